@@ -1,0 +1,277 @@
+"""A group of Zarr v3 arrays sharing one row axis, written chunk by chunk.
+
+Layout of a store ``<url>`` (a Zarr v3 group)::
+
+    <array>      one array per name, shape (N, ...), chunked along rows only
+    _complete    (n_chunks,) uint8, one chunk per element: 1 once every array's
+                 rows of that chunk are fully written
+
+A row chunk counts as written only once its marker is set, and the marker is set only
+after all arrays' data for the chunk are stored. A writer killed mid-chunk leaves the marker
+unset, so a restart rewrites that chunk and ends with the same bytes as an uninterrupted
+run. Distinct writers own distinct chunks (``shard_chunks``), so no chunk is written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zarr
+import zarr.codecs
+
+from comodo.stores import fs
+from comodo.stores.errors import StoreError, StoreIntegrityError, StoreNotFoundError
+from comodo.stores.provenance import Provenance, check_provenance
+
+log = logging.getLogger(__name__)
+
+MARKER = "_complete"
+WRITE_CONFIG = {"write_empty_chunks": True}
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One array of a store: per-row shape, dtype and compressor."""
+
+    row_shape: tuple[int, ...]
+    dtype: str
+    codec: str = "zstd"  # zstd | blosc-lz4 | none
+
+    def compressors(self) -> list[Any]:
+        if self.codec == "none":
+            return []
+        if self.codec == "zstd":
+            return [zarr.codecs.ZstdCodec(level=3)]
+        if self.codec == "blosc-lz4":
+            itemsize = np.dtype(self.dtype).itemsize
+            return [zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=itemsize)]
+        raise StoreError(f"unknown codec {self.codec!r}; valid: zstd, blosc-lz4, none")
+
+
+def shard_chunks(n_chunks: int, shard: int, n_shards: int) -> range:
+    """The contiguous chunk range owned by ``shard`` (0-based) of ``n_shards``."""
+    if not 0 <= shard < n_shards:
+        raise StoreError(f"shard {shard}/{n_shards} is out of range; use 0 <= i < n")
+    start = n_chunks * shard // n_shards
+    stop = n_chunks * (shard + 1) // n_shards
+    return range(start, stop)
+
+
+class ChunkedStore:
+    """Row-chunked arrays with completion markers and provenance attrs."""
+
+    def __init__(self, url: str, group: zarr.Group):
+        self.url = str(url)
+        self.group = group
+        attrs = dict(group.attrs)
+        self.n_rows: int = int(attrs["n_rows"])
+        self.chunk_rows: int = int(attrs["chunk_rows"])
+        self.provenance = Provenance.from_dict(attrs["provenance"])
+        self.names: list[str] = list(attrs["arrays"])
+        self.index: str | None = attrs.get("index")
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(
+        cls,
+        url: str,
+        n_rows: int,
+        chunk_rows: int,
+        arrays: Mapping[str, ArraySpec],
+        provenance: Provenance,
+        index: str | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> ChunkedStore:
+        """Create a new store at ``url`` (replacing whatever is there)."""
+        if chunk_rows < 1:
+            raise StoreError(f"chunk_rows must be >= 1, got {chunk_rows} for store {url}")
+        store = fs.zarr_store(url, **(storage_options or {}))
+        group = zarr.open_group(store, mode="w", zarr_format=3)
+        n_chunks = max(1, -(-n_rows // chunk_rows))
+        for name, spec in arrays.items():
+            group.create_array(
+                name,
+                shape=(n_rows, *spec.row_shape),
+                chunks=(chunk_rows, *spec.row_shape),
+                dtype=spec.dtype,
+                compressors=spec.compressors(),
+                fill_value=0,
+                config=WRITE_CONFIG,
+            )
+        group.create_array(MARKER, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0)
+        group.attrs.update(
+            {
+                "n_rows": int(n_rows),
+                "chunk_rows": int(chunk_rows),
+                "arrays": list(arrays),
+                "provenance": provenance.to_dict(),
+                "index": index,
+                **dict(attrs or {}),
+            }
+        )
+        return cls(url, group)
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        expect: Mapping[str, Any] | None = None,
+        mode: str = "r",
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> ChunkedStore:
+        """Open an existing store; refuse it when its provenance differs from ``expect``."""
+        if not fs.exists(fs.join(url, "zarr.json"), **(storage_options or {})):
+            raise StoreNotFoundError(
+                f"no store at {url} (no zarr.json there); run the stage that produces it first"
+            )
+        store = fs.zarr_store(url, read_only=mode == "r", **(storage_options or {}))
+        group = zarr.open_group(store, mode="r" if mode == "r" else "r+", zarr_format=3)
+        if "provenance" not in group.attrs:
+            raise StoreIntegrityError(f"store {url} has no provenance attrs; it was not written by comodo")
+        out = cls(url, group)
+        check_provenance(url, out.provenance, expect)
+        return out
+
+    @classmethod
+    def open_or_create(
+        cls,
+        url: str,
+        n_rows: int,
+        chunk_rows: int,
+        arrays: Mapping[str, ArraySpec],
+        provenance: Provenance,
+        **kwargs: Any,
+    ) -> ChunkedStore:
+        """Resume a store written with the same provenance and layout, else start a new one."""
+        storage_options = kwargs.get("storage_options")
+        try:
+            old = cls.open(url, mode="r+", storage_options=storage_options)
+        except StoreNotFoundError:
+            return cls.create(url, n_rows, chunk_rows, arrays, provenance, **kwargs)
+        same = (
+            old.provenance.to_dict() == provenance.to_dict()
+            and old.n_rows == n_rows
+            and old.chunk_rows == chunk_rows
+            and old.names == list(arrays)
+        )
+        if same:
+            log.info("resuming %s: %d/%d chunks complete", url, old.n_complete(), old.n_chunks)
+            return old
+        log.info("store %s was written by another config or input; starting it over", url)
+        return cls.create(url, n_rows, chunk_rows, arrays, provenance, **kwargs)
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def n_chunks(self) -> int:
+        return max(1, -(-self.n_rows // self.chunk_rows))
+
+    def chunk_slice(self, chunk: int) -> slice:
+        start = chunk * self.chunk_rows
+        return slice(start, min(start + self.chunk_rows, self.n_rows))
+
+    def array(self, name: str) -> zarr.Array:
+        if name not in self.names:
+            raise StoreError(f"store {self.url} has no array {name!r}; it has {self.names}")
+        return self.group[name]
+
+    def complete_mask(self) -> np.ndarray:
+        return np.asarray(self.group[MARKER][:]).astype(bool)
+
+    def n_complete(self) -> int:
+        return int(self.complete_mask().sum())
+
+    def is_complete(self) -> bool:
+        return bool(self.complete_mask().all())
+
+    def pending_chunks(self, shard: int = 0, n_shards: int = 1) -> list[int]:
+        done = self.complete_mask()
+        return [c for c in shard_chunks(self.n_chunks, shard, n_shards) if not done[c]]
+
+    # ------------------------------------------------------------------ writing
+    def write_chunk(self, chunk: int, data: Mapping[str, np.ndarray]) -> None:
+        """Write every array's rows of ``chunk``, then mark the chunk complete."""
+        rows = self.chunk_slice(chunk)
+        missing = set(self.names) - set(data)
+        if missing:
+            raise StoreError(f"chunk {chunk} of {self.url} lacks arrays {sorted(missing)}")
+        for name in self.names:
+            values = np.asarray(data[name])
+            arr = self.group[name]
+            want = (rows.stop - rows.start, *arr.shape[1:])
+            if values.shape != want:
+                raise StoreError(
+                    f"chunk {chunk} of {self.url}/{name}: expected shape {want}, got {values.shape}"
+                )
+            arr[rows] = values.astype(arr.dtype, copy=False)
+        self.group[MARKER][chunk] = 1
+
+    # ------------------------------------------------------------------ reading
+    def require_complete(self) -> None:
+        mask = self.complete_mask()
+        if not mask.all():
+            missing = np.flatnonzero(~mask)
+            raise StoreIntegrityError(
+                f"store {self.url} is incomplete: {len(missing)}/{len(mask)} chunks missing "
+                f"(first: {missing[:5].tolist()}); re-run its stage ('{self.provenance.stage}') to finish it"
+            )
+
+    def read_chunk(self, chunk: int, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        rows = self.chunk_slice(chunk)
+        return {n: np.asarray(self.array(n)[rows]) for n in (names or self.names)}
+
+    def read_rows(self, name: str, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Random access by row, decompressing each touched chunk once."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
+            raise StoreError(f"rows out of range for {self.url}/{name} with {self.n_rows} rows")
+        arr = self.array(name)
+        out = np.empty((rows.size, *arr.shape[1:]), dtype=arr.dtype)
+        chunk_of = rows // self.chunk_rows
+        for chunk in np.unique(chunk_of):
+            sel = np.flatnonzero(chunk_of == chunk)
+            block = np.asarray(arr[self.chunk_slice(int(chunk))])
+            out[sel] = block[rows[sel] - chunk * self.chunk_rows]
+        return out
+
+    def iter_batches(
+        self,
+        names: Sequence[str],
+        batch_size: int,
+        rows: np.ndarray | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        buffer_chunks: int = 4,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Stream batches reading whole chunks; shuffle within a buffer of random chunks.
+
+        Memory is bounded by ``buffer_chunks * chunk_rows`` rows whatever the store size.
+        Each batch has a ``row`` entry with the global row numbers it holds.
+        """
+        rng = np.random.default_rng(seed)
+        keep = np.ones(self.n_rows, dtype=bool) if rows is None else np.isin(np.arange(self.n_rows), rows)
+        chunks = [c for c in range(self.n_chunks) if keep[self.chunk_slice(c)].any()]
+        if shuffle:
+            rng.shuffle(chunks)
+        pending: dict[str, list[np.ndarray]] = {n: [] for n in (*names, "row")}
+        for start in range(0, len(chunks), buffer_chunks):
+            for chunk in chunks[start : start + buffer_chunks]:
+                sl = self.chunk_slice(chunk)
+                mask = keep[sl]
+                data = self.read_chunk(chunk, names)
+                for n in names:
+                    pending[n].append(data[n][mask])
+                pending["row"].append(np.arange(sl.start, sl.stop)[mask])
+            buf = {n: np.concatenate(v) for n, v in pending.items()}
+            order = rng.permutation(len(buf["row"])) if shuffle else np.arange(len(buf["row"]))
+            n_full = len(order) // batch_size * batch_size
+            last_group = start + buffer_chunks >= len(chunks)
+            end = len(order) if last_group else n_full
+            for b in range(0, end, batch_size):
+                idx = order[b : b + batch_size]
+                yield {n: v[idx] for n, v in buf.items()}
+            pending = {n: [v[order[end:]]] for n, v in buf.items()}

@@ -1,0 +1,44 @@
+"""fsspec URL helpers: every store path is a URL (local folder, memory://, s3://)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import fsspec
+import zarr.storage
+
+
+def is_local(url: str) -> bool:
+    """True for a plain path or a file:// URL."""
+    return "://" not in str(url) or str(url).startswith("file://")
+
+
+def strip_file_scheme(url: str) -> str:
+    return str(url)[len("file://") :] if str(url).startswith("file://") else str(url)
+
+
+def join(url: str, *parts: str) -> str:
+    """Join path parts onto a URL or a local path."""
+    base = str(url).rstrip("/")
+    return "/".join([base, *[p.strip("/") for p in parts]])
+
+
+def filesystem(url: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
+    """Return the fsspec filesystem and the path within it for ``url``."""
+    fs, path = fsspec.core.url_to_fs(str(url), **storage_options)
+    return fs, path
+
+
+def zarr_store(url: str, read_only: bool = False, **storage_options: Any) -> zarr.abc.store.Store:
+    """A zarr v3 store object for a local path or any fsspec URL."""
+    if is_local(url):
+        return zarr.storage.LocalStore(os.path.abspath(strip_file_scheme(url)), read_only=read_only)
+    return zarr.storage.FsspecStore.from_url(
+        str(url), read_only=read_only, storage_options=storage_options or None
+    )
+
+
+def exists(url: str, **storage_options: Any) -> bool:
+    fs, path = filesystem(url, **storage_options)
+    return bool(fs.exists(path))
