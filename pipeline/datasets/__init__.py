@@ -1,0 +1,3 @@
+"""Dataset adapters: importing this package registers every built-in adapter."""
+
+from comodo.pipeline.datasets import ego4d  # noqa: F401

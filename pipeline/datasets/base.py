@@ -1,0 +1,142 @@
+"""The adapter interface and the one recordings schema every dataset is normalised into.
+
+An adapter reads one dataset's native layout. ``scan()`` lists its recordings (rows of the
+recordings schema) and the files it had to skip (rejects); ``load_imu()`` returns one
+recording's raw IMU with timestamps on the recording's canonical clock, in the units the
+source uses. Videos are read later by the features stage from ``video_path``/``video_kind``.
+
+Clocks: every time is in seconds. ``video_start_s`` is where the video's first frame lies on
+the canonical clock; IMU timestamps are on the same clock. Pairing is by these times,
+never by array index.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+
+from comodo.stores.errors import InputDataError, LayoutError
+
+VIDEO_KINDS = ("mp4", "depth_mat", "none")
+
+RECORDINGS_SCHEMA: dict[str, pl.DataType] = {
+    "recording_id": pl.String,
+    "dataset": pl.String,
+    "label": pl.String,
+    "subject": pl.String,
+    "split": pl.String,
+    "imu_path": pl.String,
+    "imu_rate_hz": pl.Float64,
+    "video_path": pl.String,
+    "video_kind": pl.String,
+    "fps": pl.Float64,
+    "video_start_s": pl.Float64,
+    "video_duration_s": pl.Float64,
+    "extra": pl.String,  # JSON: adapter-specific fields (trial, scenario, ...)
+}
+
+REJECTS_SCHEMA: dict[str, pl.DataType] = {
+    "stage": pl.String,
+    "item": pl.String,  # recording id, window id, class name or file
+    "kind": pl.String,  # recording | window | class | file
+    "reason": pl.String,
+}
+
+
+@dataclass
+class Recording:
+    """One paired (or IMU-only) recording in the common schema."""
+
+    recording_id: str
+    dataset: str
+    label: str | None
+    split: str
+    imu_path: str
+    imu_rate_hz: float | None = None
+    subject: str | None = None
+    video_path: str | None = None
+    video_kind: str = "none"
+    fps: float | None = None
+    video_start_s: float = 0.0
+    video_duration_s: float | None = None
+    extra: str = "{}"
+
+
+@dataclass
+class Reject:
+    """One skipped input and why."""
+
+    stage: str
+    item: str
+    kind: str
+    reason: str
+
+
+@dataclass
+class ImuData:
+    """Raw IMU of one recording: (T,) timestamps in seconds and (T, C) values."""
+
+    t_s: np.ndarray
+    values: np.ndarray
+    channels: list[str]
+    units: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 2 or len(self.t_s) != len(self.values):
+            raise InputDataError(
+                f"IMU arrays disagree: {len(self.t_s)} timestamps vs values of shape {self.values.shape}"
+            )
+        if self.values.shape[1] != len(self.channels) or len(self.units) != len(self.channels):
+            raise InputDataError(
+                f"IMU has {self.values.shape[1]} columns but {len(self.channels)} channel names "
+                f"and {len(self.units)} units"
+            )
+
+
+class DatasetAdapter(ABC):
+    """Base class: one subclass per dataset layout, registered in ``DATASETS``."""
+
+    name: ClassVar[str] = ""
+    layout: ClassVar[str] = ""  # one-line description of the expected files, used in errors
+
+    def __init__(self, root: str | Path, dataset: str | None = None, **options: Any):
+        self.root = Path(root)
+        self.dataset = dataset or self.name
+        self.options = options
+        if not self.root.exists():
+            raise LayoutError(
+                f"{self.name}: dataset root {self.root} does not exist; expected {self.layout}. "
+                f"Set 'datasets.{self.dataset}.root' in params.yaml to the folder that holds it"
+            )
+
+    @abstractmethod
+    def scan(self) -> tuple[list[Recording], list[Reject]]:
+        """List the recordings of the layout and the inputs skipped (with reasons)."""
+
+    @abstractmethod
+    def load_imu(self, rec: dict[str, Any]) -> ImuData:
+        """Read one recording's raw IMU (a row of recordings.parquet as a dict)."""
+
+    def require(self, path: Path, what: str) -> Path:
+        """Fail with what was looked for and what was found when a layout file is missing."""
+        if not path.exists():
+            found = sorted(p.name for p in path.parent.iterdir())[:10] if path.parent.is_dir() else []
+            raise LayoutError(
+                f"{self.name}: {what} not found at {path}; expected layout: {self.layout}; "
+                f"found in {path.parent}: {found or 'nothing'}"
+            )
+        return path
+
+
+def recordings_frame(recs: list[Recording]) -> pl.DataFrame:
+    return pl.DataFrame([asdict(r) for r in recs], schema=RECORDINGS_SCHEMA)
+
+
+def rejects_frame(rejects: list[Reject]) -> pl.DataFrame:
+    return pl.DataFrame([asdict(r) for r in rejects], schema=REJECTS_SCHEMA)
