@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-
 from comodo.pipeline.progress import setup_logging
 from comodo.stores.errors import ComodoError
 

@@ -1,3 +1,83 @@
 """Stage commands: thin wrappers that load a config and call the stage's run()."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
+from comodo.cli.main import app
+from comodo.pipeline.config import dataset_entry, load_section, read_params
+
+
+def data_dir(params: str) -> Path:
+    return Path(read_params(params).get("data_dir", "data"))
+
+
+@app.command()
+@cli_command
+def synth(
+    out: Path = typer.Option(Path("data/synthetic/raw"), help="folder to write the raw dataset to"),
+    params: str = PARAMS_OPTION,
+) -> None:
+    """Generate the deterministic synthetic paired dataset (Ego4D layout)."""
+    from comodo.pipeline.datasets.synthetic import SynthConfig, run
+
+    cfg = load_section(SynthConfig, "synth", params)
+    uids = run(cfg, out)
+    typer.echo(f"synth: {len(uids)} recordings written to {out}")
+
+
+@app.command()
+@cli_command
+def ingest(dataset: str = DATASET_OPTION, params: str = PARAMS_OPTION) -> None:
+    """Read a dataset's native layout into recordings.parquet (+ rejects)."""
+    from comodo.pipeline.stages.ingest import IngestConfig, run
+
+    cfg = load_section(IngestConfig, "ingest", params, dataset=dataset)
+    entry = dataset_entry(read_params(params), dataset, params)
+    summary = run(cfg, data_dir(params), dataset, entry.adapter, entry.root, entry.options)
+    typer.echo(summary.line())
+
+
+@app.command()
+@cli_command
+def imu(
+    dataset: str = DATASET_OPTION,
+    params: str = PARAMS_OPTION,
+    workers: int = typer.Option(None, min=0, help="processes (0: all cores)"),
+    scheduler: str = typer.Option(None, help="dask scheduler address, tcp://HOST:PORT"),
+) -> None:
+    """Clean, convert and resample every recording's IMU into imu.zarr."""
+    from comodo.pipeline.stages.imu import ImuConfig, run
+
+    cfg = load_section(ImuConfig, "imu", params, dataset=dataset,
+                       overrides={"workers": workers, "scheduler": scheduler})
+    entry = dataset_entry(read_params(params), dataset, params)
+    summary = run(cfg, data_dir(params), dataset, entry.adapter, entry.root, entry.options)
+    typer.echo(summary.line())
+
+
+@app.command()
+@cli_command
+def windows(dataset: str = DATASET_OPTION, params: str = PARAMS_OPTION) -> None:
+    """Cut time-aligned IMU windows into windows.zarr + windows.parquet."""
+    from comodo.pipeline.stages.windows import WindowsConfig, run
+
+    cfg = load_section(WindowsConfig, "windows", params, dataset=dataset)
+    summary = run(cfg, data_dir(params), dataset)
+    typer.echo(summary.line())
+
+
+@app.command("check-dataset")
+@cli_command
+def check_dataset(dataset: str = typer.Argument(..., help="name in params.yaml datasets:"),
+                  params: str = PARAMS_OPTION) -> None:
+    """Check that a dataset is configured and its raw folder has the expected layout."""
+    from comodo.pipeline.stages.ingest import make_adapter
+
+    entry = dataset_entry(read_params(params), dataset, params)
+    reader = make_adapter(entry.adapter, entry.root, dataset, entry.options)
+    recs, rejects = reader.scan()
+    typer.echo(f"{dataset}: adapter {entry.adapter} at {entry.root}: "
+               f"{len(recs)} recordings, {len(rejects)} rejected")

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from comodo.stores.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 C = TypeVar("C", bound="StageConfig")
 

@@ -1,0 +1,106 @@
+"""Ego4D (and anything written in its layout, e.g. the synthetic default).
+
+Expected files under ``root``::
+
+    videos/<uid>.mp4          one video per recording (option ``video_dir``)
+    imu/<uid>.csv             canonical_timestamp_ms,accl_x,accl_y,accl_z,gyro_x,gyro_y,gyro_z
+                              (ms on the video's canonical clock; m/s^2 and rad/s)
+    train.txt val.txt test.txt   lines ``uid<TAB>scenario`` (the label)
+    labels.txt                only when no split lists exist: ``uid<TAB>scenario`` for every
+                              uid; then a seeded 7:2:1 split by recording (option ``seed``)
+
+The native IMU rate is estimated from the first timestamps of each CSV. Recordings without
+an IMU file or with an unreadable video are rejected with their reason; classes with too few
+windows are dropped later by the windows stage (``windows.min_windows_per_class``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
+from comodo.pipeline.datasets.common import (
+    EGO4D_COLUMNS,
+    estimate_rate,
+    probe_video,
+    read_imu_csv,
+    read_label_list,
+    seeded_split,
+)
+from comodo.pipeline.registry import DATASETS
+from comodo.stores.errors import InputDataError, LayoutError
+
+SPLITS = ("train", "val", "test")
+
+
+@DATASETS.register("ego4d")
+class Ego4D(DatasetAdapter):
+    """Ego4D layout: videos/<uid>.mp4, imu/<uid>.csv, train/val/test.txt of uid<TAB>scenario."""
+
+    name = "ego4d"
+    layout = "videos/<uid>.mp4, imu/<uid>.csv, train.txt/val.txt/test.txt (or labels.txt) of uid<TAB>label"
+
+    def _labels_and_splits(self) -> dict[str, tuple[str, str]]:
+        lists = {s: self.root / f"{s}.txt" for s in SPLITS}
+        present = {s: p for s, p in lists.items() if p.is_file()}
+        if present:
+            out: dict[str, tuple[str, str]] = {}
+            for split, path in present.items():
+                for uid, label in read_label_list(path).items():
+                    if uid in out:
+                        raise InputDataError(f"{path}: uid {uid} also appears in {out[uid][1]}.txt")
+                    out[uid] = (label, split)
+            return out
+        labels_path = self.root / "labels.txt"
+        if not labels_path.is_file():
+            raise LayoutError(
+                f"ego4d: no split lists (train.txt/val.txt/test.txt) and no labels.txt in {self.root}; "
+                f"expected {self.layout}; found {sorted(p.name for p in self.root.iterdir())[:10]}"
+            )
+        labels = read_label_list(labels_path)
+        splits = seeded_split(list(labels), int(self.options.get("seed", 0)))
+        return {uid: (label, splits[uid]) for uid, label in labels.items()}
+
+    def scan(self) -> tuple[list[Recording], list[Reject]]:
+        video_dir = self.require(self.root / self.options.get("video_dir", "videos"), "video folder")
+        imu_dir = self.require(self.root / self.options.get("imu_dir", "imu"), "IMU folder")
+        recs: list[Recording] = []
+        rejects: list[Reject] = []
+        for uid, (label, split) in sorted(self._labels_and_splits().items()):
+            imu_path, video_path = imu_dir / f"{uid}.csv", video_dir / f"{uid}.mp4"
+            if not imu_path.is_file():
+                rejects.append(Reject("ingest", uid, "recording", f"no IMU file {imu_path}"))
+                continue
+            try:
+                fps, duration = probe_video(video_path)
+                rate = _peek_rate(imu_path)
+            except InputDataError as err:
+                rejects.append(Reject("ingest", uid, "recording", str(err)))
+                continue
+            recs.append(Recording(
+                recording_id=uid, dataset=self.dataset, label=label, split=split,
+                imu_path=str(imu_path), imu_rate_hz=rate, video_path=str(video_path),
+                video_kind="mp4", fps=fps, video_start_s=0.0, video_duration_s=duration,
+            ))
+        return recs, rejects
+
+    def load_imu(self, rec: dict[str, Any]) -> ImuData:
+        return read_imu_csv(rec["imu_path"])
+
+
+def _peek_rate(path: Path, n_rows: int = 256) -> float:
+    """Estimate the native rate from the first rows without reading the whole file."""
+    if path.stat().st_size == 0:
+        raise InputDataError(f"IMU file {path} is empty (0 bytes)")
+    try:
+        head = pl.read_csv(path, n_rows=n_rows, columns=[EGO4D_COLUMNS[0]])
+    except Exception as err:
+        raise InputDataError(
+            f"IMU file {path} has no readable '{EGO4D_COLUMNS[0]}' column: {err}"
+        ) from None
+    rate = estimate_rate(head[EGO4D_COLUMNS[0]].cast(pl.Float64, strict=False).to_numpy() * 1e-3)
+    if rate != rate:  # NaN: no two increasing timestamps
+        raise InputDataError(f"IMU file {path}: cannot estimate a rate from its first {n_rows} timestamps")
+    return rate

@@ -1,0 +1,41 @@
+"""Stage ``ingest``: a dataset's native layout -> recordings.parquet (+ rejects/ingest.parquet)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from comodo.pipeline.config import StageConfig
+from comodo.pipeline.datasets.base import recordings_frame
+from comodo.pipeline.registry import DATASETS, load_plugins
+from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects
+from comodo.stores.errors import InputDataError
+from comodo.stores.index import write_table
+
+log = logging.getLogger(__name__)
+
+
+class IngestConfig(StageConfig):
+    max_reject_fraction: float = 0.2
+
+
+def make_adapter(adapter: str, root: str, dataset: str, options: dict[str, Any]):
+    load_plugins()
+    return DATASETS.get(adapter)(root, dataset=dataset, **options)
+
+
+def run(cfg: IngestConfig, data_dir: Path, dataset: str, adapter: str, root: str,
+        options: dict[str, Any]) -> StageSummary:
+    paths = DatasetPaths(Path(data_dir), dataset)
+    reader = make_adapter(adapter, root, dataset, options)
+    recs, rejects = reader.scan()
+    total = len(recs) + len(rejects)
+    if not recs:
+        raise InputDataError(
+            f"ingest {dataset}: no usable recordings under {root} ({len(rejects)} rejected); "
+            f"expected {reader.layout}"
+        )
+    finish_rejects(paths, "ingest", rejects, total, cfg.max_reject_fraction)
+    write_table(recordings_frame(recs), str(paths.recordings))
+    return StageSummary("ingest", dataset, "recordings", total, len(recs), len(rejects))

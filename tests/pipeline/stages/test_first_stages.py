@@ -1,0 +1,103 @@
+"""ingest -> imu -> windows on tiny datasets in the Ego4D layout."""
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from comodo.pipeline.stages import imu, ingest, windows
+from comodo.stores.chunked import ChunkedStore
+from comodo.stores.errors import RejectLimitError
+from ego4d_fixture import make_dataset
+
+RECS = {"a": ("walk", "train"), "b": ("run", "train"), "c": ("walk", "test")}
+
+
+def _run_all(root: Path, data: Path, imu_cfg=None, win_cfg=None, ingest_cfg=None):
+    s1 = ingest.run(ingest_cfg or ingest.IngestConfig(), data, "tiny", "ego4d", str(root), {})
+    s2 = imu.run(imu_cfg or imu.ImuConfig(workers=1), data, "tiny", "ego4d", str(root), {})
+    s3 = windows.run(win_cfg or windows.WindowsConfig(), data, "tiny")
+    return s1, s2, s3
+
+
+def test_windows_are_cut_by_time_where_video_and_imu_overlap(tmp_path):
+    make_dataset(tmp_path / "raw", RECS, video_s=12.0, imu_start_s=1.3)
+    _run_all(tmp_path / "raw", tmp_path / "data")
+    index = pl.read_parquet(tmp_path / "data/tiny/windows.parquet")
+    assert index["window_id"].to_list() == list(range(6))
+    assert index["imu_start_s"].to_list() == pytest.approx([1.3, 6.3] * 3)
+    assert index["video_start_s"].to_list() == pytest.approx([1.3, 6.3] * 3)
+    assert set(index["label"]) == {"walk", "run"}
+    store = ChunkedStore.open(str(tmp_path / "data/tiny/windows.zarr"), expect={"stage": "windows"})
+    assert store.array("imu").shape == (6, 6, 1000)
+    # channel 0 is sin(pi t) in m/s^2 -> g; the window starting at 6.3 s holds that stretch
+    w = store.read_rows("imu", [1])[0, 0]
+    t = 6.3 + np.arange(1000) / 200.0
+    np.testing.assert_allclose(w[50:-50], np.sin(np.pi * t[50:-50]) / 9.80665, atol=2e-3)
+
+
+def test_recording_without_imu_is_a_counted_reject(tmp_path):
+    make_dataset(tmp_path / "raw", RECS)
+    (tmp_path / "raw/imu/b.csv").unlink()
+    s1, s2, s3 = _run_all(tmp_path / "raw", tmp_path / "data",
+                          ingest_cfg=ingest.IngestConfig(max_reject_fraction=0.5))
+    assert (s1.ingested, s1.kept, s1.rejected) == (3, 2, 1)
+    rejects = pl.read_parquet(tmp_path / "data/tiny/rejects/ingest.parquet")
+    assert rejects["item"].to_list() == ["b"]
+    assert "no IMU file" in rejects["reason"][0]
+    assert "2 kept + 1 rejected" in s1.line()
+
+
+def test_too_many_rejects_fail_the_stage_and_name_the_table(tmp_path):
+    make_dataset(tmp_path / "raw", RECS)
+    (tmp_path / "raw/imu/b.csv").write_text("")
+    (tmp_path / "raw/imu/c.csv").write_text("canonical_timestamp_ms,accl_x\n")
+    with pytest.raises(RejectLimitError, match="rejects/ingest.parquet"):
+        ingest.run(ingest.IngestConfig(max_reject_fraction=0.5), tmp_path / "data", "tiny", "ego4d",
+                   str(tmp_path / "raw"), {})
+
+
+def test_imu_shorter_than_one_window_is_rejected_by_windows(tmp_path):
+    make_dataset(tmp_path / "raw", {"a": ("walk", "train")}, video_s=12.0)
+    make_dataset(tmp_path / "raw2", {"short": ("run", "train")}, video_s=4.0)
+    for sub in ("videos", "imu"):
+        for f in (tmp_path / "raw2" / sub).iterdir():
+            f.rename(tmp_path / "raw" / sub / f.name)
+    (tmp_path / "raw/train.txt").write_text("a\twalk\nshort\trun\n")
+    _, _, s3 = _run_all(tmp_path / "raw", tmp_path / "data",
+                        win_cfg=windows.WindowsConfig(max_reject_fraction=0.5))
+    assert (s3.kept, s3.rejected) == (1, 1)
+    rejects = pl.read_parquet(tmp_path / "data/tiny/rejects/windows.parquet")
+    assert rejects["item"].to_list() == ["short"] and "no full 5.0s window" in rejects["reason"][0]
+
+
+def test_small_classes_are_dropped_and_counted(tmp_path):
+    recs = {f"w{i}": ("walk", "train") for i in range(3)} | {"r0": ("run", "train")}
+    make_dataset(tmp_path / "raw", recs)
+    _run_all(tmp_path / "raw", tmp_path / "data",
+             win_cfg=windows.WindowsConfig(min_windows_per_class=3))
+    index = pl.read_parquet(tmp_path / "data/tiny/windows.parquet")
+    assert set(index["label"]) == {"walk"} and index["label_id"].unique().to_list() == [0]
+    rejects = pl.read_parquet(tmp_path / "data/tiny/rejects/windows.parquet")
+    assert rejects.select("item", "kind").rows() == [("run", "class")]
+
+
+def test_whole_mode_keeps_one_padded_window_per_recording(tmp_path):
+    make_dataset(tmp_path / "raw", RECS, video_s=3.0)
+    _run_all(tmp_path / "raw", tmp_path / "data", win_cfg=windows.WindowsConfig(mode="whole",
+                                                                                whole_length=800))
+    index = pl.read_parquet(tmp_path / "data/tiny/windows.parquet")
+    assert len(index) == 3
+    assert index["n_valid"].to_list() == [599, 599, 599]
+    store = ChunkedStore.open(str(tmp_path / "data/tiny/windows.zarr"))
+    block = store.read_rows("imu", [0])[0]
+    assert block.shape == (6, 800) and not block[:, 599:].any() and block[:, :599].any()
+
+
+def test_parallel_imu_stage_matches_the_single_process_run(tmp_path):
+    make_dataset(tmp_path / "raw", RECS)
+    _run_all(tmp_path / "raw", tmp_path / "one")
+    _run_all(tmp_path / "raw", tmp_path / "two", imu_cfg=imu.ImuConfig(workers=2))
+    a = ChunkedStore.open(str(tmp_path / "one/tiny/windows.zarr")).array("imu")[:]
+    b = ChunkedStore.open(str(tmp_path / "two/tiny/windows.zarr")).array("imu")[:]
+    np.testing.assert_array_equal(a, b)
