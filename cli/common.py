@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+
 from comodo.pipeline.progress import setup_logging
 from comodo.stores.errors import ComodoError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
+
 from comodo.cli.common import cli_command
 from comodo.pipeline.registry import REGISTRIES, load_plugins
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from comodo.stores.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from comodo.stores.errors import ConfigError
 
 C = TypeVar("C", bound="StageConfig")
 

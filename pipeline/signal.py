@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
+from scipy.signal import resample_poly
+
 from comodo.pipeline.datasets.base import ImuData
 from comodo.stores.errors import InputDataError
-from scipy.signal import resample_poly
 
 G = 9.80665
 ACC_UNITS = {"g": 1.0, "m/s^2": 1.0 / G, "mg": 1e-3}

@@ -6,6 +6,7 @@ import math
 from collections import Counter
 
 import polars as pl
+
 from comodo.pipeline.datasets.base import Reject
 
 WINDOWS_SCHEMA: dict[str, pl.DataType] = {

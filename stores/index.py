@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+
 from comodo.stores import fs
 from comodo.stores.errors import StoreError, StoreNotFoundError
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
+
 from comodo.stores.errors import InputDataError, LayoutError
 
 VIDEO_KINDS = ("mp4", "depth_mat", "none")

@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import polars as pl
+
 from comodo.pipeline.datasets.base import ImuData
 from comodo.stores.errors import InputDataError
 

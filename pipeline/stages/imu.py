@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+
 from comodo.pipeline import signal
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.base import Reject

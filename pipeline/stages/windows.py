@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects
 from comodo.pipeline.windowing import WINDOWS_SCHEMA, cut_tiles, cut_whole, drop_small_classes

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+
 from comodo.pipeline import signal
 from comodo.pipeline.datasets.base import ImuData
 from comodo.stores.errors import InputDataError

@@ -5,10 +5,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from ego4d_fixture import make_dataset
+
 from comodo.pipeline.stages import imu, ingest, windows
 from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import RejectLimitError
-from ego4d_fixture import make_dataset
 
 RECS = {"a": ("walk", "train"), "b": ("run", "train"), "c": ("walk", "test")}
 
