@@ -1,3 +1,4 @@
 """Dataset adapters: importing this package registers every built-in adapter."""
 
 from comodo.pipeline.datasets import ego4d  # noqa: F401
+from comodo.pipeline.datasets import utd_mhad  # noqa: F401
