@@ -9,7 +9,14 @@ Layout of a store ``<url>`` (a Zarr v3 group)::
 A row chunk counts as written only once its marker is set, and the marker is set only
 after all arrays' data for the chunk are stored. A writer killed mid-chunk leaves the marker
 unset, so a restart rewrites that chunk and ends with the same bytes as an uninterrupted
-run. Distinct writers own distinct chunks (``shard_chunks``), so no chunk is written twice.
+run. Distinct writers own distinct chunks (``shard_chunks``), so no chunk is written twice:
+create the store once, then start the shard writers with ``open_or_create``.
+
+Every chunk file is written whole: on local disk through a temporary file renamed into
+place (``AtomicLocalStore``; a reader never sees a torn chunk), on object storage by one
+PUT. Every data chunk gets a file, all-zero ones included (``write_empty_chunks``), so a
+missing file is always damage, which ``comodo.stores.verify`` names. Readers refuse
+chunks whose marker is unset.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import zarr
 import zarr.codecs
 
 from comodo.stores import fs
+from comodo.stores.backends import local_path, refuse_foreign, remove_stale_temp_files, zarr_store
 from comodo.stores.errors import StoreError, StoreIntegrityError, StoreNotFoundError
 from comodo.stores.provenance import Provenance, check_provenance
 
@@ -47,15 +55,15 @@ class ArraySpec:
         if self.codec == "zstd":
             return [zarr.codecs.ZstdCodec(level=3)]
         if self.codec == "blosc-lz4":
-            itemsize = np.dtype(self.dtype).itemsize
-            return [zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=itemsize)]
+            size = np.dtype(self.dtype).itemsize
+            return [zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=size)]
         raise StoreError(f"unknown codec {self.codec!r}; valid: zstd, blosc-lz4, none")
 
 
 def shard_chunks(n_chunks: int, shard: int, n_shards: int) -> range:
     """The contiguous chunk range owned by ``shard`` (0-based) of ``n_shards``."""
     if not 0 <= shard < n_shards:
-        raise StoreError(f"shard {shard}/{n_shards} is out of range; use 0 <= i < n")
+        raise StoreError(f"shard {shard}/{n_shards} is out of range; use 0 <= shard < n_shards")
     start = n_chunks * shard // n_shards
     stop = n_chunks * (shard + 1) // n_shards
     return range(start, stop)
@@ -73,6 +81,9 @@ class ChunkedStore:
         self.provenance = Provenance.from_dict(attrs["provenance"])
         self.names: list[str] = list(attrs["arrays"])
         self.index: str | None = attrs.get("index")
+        self.attrs: dict[str, Any] = attrs
+        self._arrays: dict[str, zarr.Array] = {}
+        self._done: np.ndarray | None = None  # last marker read; markers are never unset
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -87,10 +98,15 @@ class ChunkedStore:
         attrs: Mapping[str, Any] | None = None,
         storage_options: Mapping[str, Any] | None = None,
     ) -> ChunkedStore:
-        """Create a new store at ``url`` (replacing whatever is there)."""
-        if chunk_rows < 1:
-            raise StoreError(f"chunk_rows must be >= 1, got {chunk_rows} for store {url}")
-        store = fs.zarr_store(url, **(storage_options or {}))
+        """Create a new store at ``url`` (replacing a store that is there)."""
+        if chunk_rows < 1 or n_rows < 0:
+            raise StoreError(
+                f"store {url}: need n_rows >= 0 and chunk_rows >= 1, got {n_rows} and {chunk_rows}"
+            )
+        if MARKER in arrays:
+            raise StoreError(f"store {url}: the array name {MARKER!r} is reserved; rename it")
+        refuse_foreign(url, storage_options)
+        store = zarr_store(url, read_only=False, storage_options=storage_options)
         group = zarr.open_group(store, mode="w", zarr_format=3)
         n_chunks = max(1, -(-n_rows // chunk_rows))
         for name, spec in arrays.items():
@@ -125,16 +141,24 @@ class ChunkedStore:
         storage_options: Mapping[str, Any] | None = None,
     ) -> ChunkedStore:
         """Open an existing store; refuse it when its provenance differs from ``expect``."""
+        if mode not in ("r", "r+"):
+            raise StoreError(f"open mode {mode!r} for {url} is invalid; use 'r' or 'r+'")
         if not fs.exists(fs.join(url, "zarr.json"), **(storage_options or {})):
             raise StoreNotFoundError(
                 f"no store at {url} (no zarr.json there); run the stage that produces it first"
             )
-        store = fs.zarr_store(url, read_only=mode == "r", **(storage_options or {}))
-        group = zarr.open_group(store, mode="r" if mode == "r" else "r+", zarr_format=3)
-        if "provenance" not in group.attrs:
-            raise StoreIntegrityError(f"store {url} has no provenance attrs; it was not written by comodo")
+        store = zarr_store(url, read_only=mode == "r", storage_options=storage_options)
+        group = zarr.open_group(store, mode=mode, zarr_format=3)
+        missing = {"provenance", "n_rows", "chunk_rows", "arrays"} - set(group.attrs)
+        if missing:
+            raise StoreIntegrityError(
+                f"store {url} lacks the attrs {sorted(missing)}; it was not written by "
+                "comodo's ChunkedStore, so re-run the stage that should produce it"
+            )
         out = cls(url, group)
         check_provenance(url, out.provenance, expect)
+        if mode == "r+" and fs.is_local(url):
+            remove_stale_temp_files(local_path(url))
         return out
 
     @classmethod
@@ -158,6 +182,7 @@ class ChunkedStore:
             and old.n_rows == n_rows
             and old.chunk_rows == chunk_rows
             and old.names == list(arrays)
+            and all(old.array(n).dtype == np.dtype(s.dtype) for n, s in arrays.items())
         )
         if same:
             log.info("resuming %s: %d/%d chunks complete", url, old.n_complete(), old.n_chunks)
@@ -171,16 +196,22 @@ class ChunkedStore:
         return max(1, -(-self.n_rows // self.chunk_rows))
 
     def chunk_slice(self, chunk: int) -> slice:
+        if not 0 <= chunk < self.n_chunks:
+            raise StoreError(f"chunk {chunk} of {self.url} is out of range 0..{self.n_chunks - 1}")
         start = chunk * self.chunk_rows
         return slice(start, min(start + self.chunk_rows, self.n_rows))
 
     def array(self, name: str) -> zarr.Array:
+        """A data array, opened so that all-zero chunks are still written as files."""
         if name not in self.names:
             raise StoreError(f"store {self.url} has no array {name!r}; it has {self.names}")
-        return self.group[name]
+        if name not in self._arrays:
+            self._arrays[name] = self.group[name].with_config(WRITE_CONFIG)
+        return self._arrays[name]
 
     def complete_mask(self) -> np.ndarray:
-        return np.asarray(self.group[MARKER][:]).astype(bool)
+        self._done = np.asarray(self.group[MARKER][:]).astype(bool)
+        return self._done.copy()
 
     def n_complete(self) -> int:
         return int(self.complete_mask().sum())
@@ -199,42 +230,51 @@ class ChunkedStore:
         missing = set(self.names) - set(data)
         if missing:
             raise StoreError(f"chunk {chunk} of {self.url} lacks arrays {sorted(missing)}")
-        for name in self.names:
-            values = np.asarray(data[name])
-            arr = self.group[name]
-            want = (rows.stop - rows.start, *arr.shape[1:])
-            if values.shape != want:
+        values = {n: np.asarray(data[n]) for n in self.names}
+        for name, block in values.items():  # check every shape before writing anything
+            want = (rows.stop - rows.start, *self.array(name).shape[1:])
+            if block.shape != want:
                 raise StoreError(
-                    f"chunk {chunk} of {self.url}/{name}: expected shape {want}, got {values.shape}"
+                    f"chunk {chunk} of {self.url}/{name}: expected shape {want}, got {block.shape}"
                 )
-            arr[rows] = values.astype(arr.dtype, copy=False)
+        for name, block in values.items():
+            arr = self.array(name)
+            arr[rows] = block.astype(arr.dtype, copy=False)
         self.group[MARKER][chunk] = 1
 
     # ------------------------------------------------------------------ reading
-    def require_complete(self) -> None:
-        mask = self.complete_mask()
-        if not mask.all():
-            missing = np.flatnonzero(~mask)
+    def require_complete(self, chunks: Sequence[int] | None = None) -> None:
+        """Raise unless every chunk (or every chunk of ``chunks``) is marked complete."""
+        want = np.arange(self.n_chunks) if chunks is None else np.asarray(chunks, dtype=np.int64)
+        if self._done is not None and self._done[want].all():
+            return
+        missing = want[~self.complete_mask()[want]]
+        if missing.size:
             raise StoreIntegrityError(
-                f"store {self.url} is incomplete: {len(missing)}/{len(mask)} chunks missing "
-                f"(first: {missing[:5].tolist()}); re-run its stage ('{self.provenance.stage}') to finish it"
+                f"store {self.url} is incomplete: {missing.size} of the {want.size} chunks read "
+                f"are not marked complete (first: {missing[:5].tolist()}); re-run its stage "
+                f"('{self.provenance.stage}') to finish it"
             )
 
     def read_chunk(self, chunk: int, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         rows = self.chunk_slice(chunk)
+        self.require_complete([chunk])
         return {n: np.asarray(self.array(n)[rows]) for n in (names or self.names)}
 
     def read_rows(self, name: str, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Random access by row, decompressing each touched chunk once."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
-            raise StoreError(f"rows out of range for {self.url}/{name} with {self.n_rows} rows")
+            raise StoreError(
+                f"rows out of range for {self.url}/{name}: asked for {rows.min()}..{rows.max()}, "
+                f"the store has rows 0..{self.n_rows - 1}"
+            )
         arr = self.array(name)
         out = np.empty((rows.size, *arr.shape[1:]), dtype=arr.dtype)
         chunk_of = rows // self.chunk_rows
         for chunk in np.unique(chunk_of):
             sel = np.flatnonzero(chunk_of == chunk)
-            block = np.asarray(arr[self.chunk_slice(int(chunk))])
+            block = self.read_chunk(int(chunk), [name])[name]
             out[sel] = block[rows[sel] - chunk * self.chunk_rows]
         return out
 
@@ -249,12 +289,20 @@ class ChunkedStore:
     ) -> Iterator[dict[str, np.ndarray]]:
         """Stream batches reading whole chunks; shuffle within a buffer of random chunks.
 
-        Memory is bounded by ``buffer_chunks * chunk_rows`` rows whatever the store size.
-        Each batch has a ``row`` entry with the global row numbers it holds.
+        Memory is bounded by ``buffer_chunks * chunk_rows + batch_size`` rows whatever the
+        store size. Each batch has a ``row`` entry with the global row numbers it holds.
         """
+        if batch_size < 1 or buffer_chunks < 1:
+            raise StoreError(
+                f"iter_batches on {self.url}: batch_size and buffer_chunks must be >= 1, "
+                f"got {batch_size} and {buffer_chunks}"
+            )
         rng = np.random.default_rng(seed)
-        keep = np.ones(self.n_rows, dtype=bool) if rows is None else np.isin(np.arange(self.n_rows), rows)
+        keep = np.ones(self.n_rows, dtype=bool)
+        if rows is not None:
+            keep = np.isin(np.arange(self.n_rows), rows)
         chunks = [c for c in range(self.n_chunks) if keep[self.chunk_slice(c)].any()]
+        self.require_complete(chunks)
         if shuffle:
             rng.shuffle(chunks)
         pending: dict[str, list[np.ndarray]] = {n: [] for n in (*names, "row")}
@@ -268,9 +316,8 @@ class ChunkedStore:
                 pending["row"].append(np.arange(sl.start, sl.stop)[mask])
             buf = {n: np.concatenate(v) for n, v in pending.items()}
             order = rng.permutation(len(buf["row"])) if shuffle else np.arange(len(buf["row"]))
-            n_full = len(order) // batch_size * batch_size
             last_group = start + buffer_chunks >= len(chunks)
-            end = len(order) if last_group else n_full
+            end = len(order) if last_group else len(order) // batch_size * batch_size
             for b in range(0, end, batch_size):
                 idx = order[b : b + batch_size]
                 yield {n: v[idx] for n, v in buf.items()}
