@@ -1,0 +1,146 @@
+"""UESTC-MMEA-CL: egocentric video + head-worn accelerometer/gyroscope in raw counts, 32 classes.
+
+Expected files under ``root`` (the dataset's own layout)::
+
+    video/<n>_<class>/<clip>.mp4     e.g. video/1_upstairs/1_upstairs_2020_12_28_15_44_31.mp4
+    sensor/<n>_<class>/<clip>.csv    6 columns, no timestamps: acc x,y,z then gyro x,y,z in raw
+                                     sensor counts, 25 Hz (option rate_hz); a header row is allowed
+    train.txt val.txt test.txt       optional split lists: one clip per line, first
+                                     whitespace-separated field ``<n>_<class>/<clip>``; any leading
+                                     folders and a file extension are ignored, later fields (frame
+                                     count, class index) too
+
+The label is ``<class>`` (the folder name without its number, e.g. ``upstairs``); ``extra``
+keeps ``class_id`` = ``<n>``. Video and sensor clips are synchronised and cut together, so
+``video_start_s`` = 0 and IMU timestamps are i / 25 s. Units are ``count``: the imu stage
+applies the sensitivity scaling (acc / 16384 -> g, gyro / 16.4 -> deg/s) when ``imu.scale:
+mmea`` is set for the dataset, and refuses raw counts otherwise.
+
+Split (option ``split``): ``auto`` uses the split lists when any exists (``files``), else a
+seeded split by clip (``random``). Listed clips without a sensor CSV or video, empty CSVs and
+unreadable videos are rejected at scan time; clips on disk that no list names are skipped
+(logged). Videos are probed (fps, duration) unless ``probe_video: false``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
+from comodo.pipeline.datasets.common import probe_video, to_extra
+from comodo.pipeline.datasets.readers import numeric_columns, rate_times, read_table, require_rows
+from comodo.pipeline.datasets.splits import SPLITS, AdapterOptions, assign_splits, parse_options, resolve_mode
+from comodo.pipeline.registry import DATASETS
+from comodo.stores.errors import InputDataError
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
+CLASS_DIR = re.compile(r"^(\d+)_(.+)$")
+
+
+class MmeaOptions(AdapterOptions):
+    rate_hz: float = Field(25.0, gt=0)
+    probe_video: bool = True
+
+
+@DATASETS.register("mmea")
+class Mmea(DatasetAdapter):
+    """UESTC-MMEA-CL: video/<n>_<class>/<clip>.mp4 + sensor/<n>_<class>/<clip>.csv (counts, 25 Hz)."""
+
+    name = "mmea"
+    layout = ("video/<n>_<class>/<clip>.mp4 + sensor/<n>_<class>/<clip>.csv (6 columns, counts, 25 Hz); "
+              "optional train.txt/val.txt/test.txt listing <n>_<class>/<clip>")
+
+    def __init__(self, root: str | Path, dataset: str | None = None, **options: Any):
+        super().__init__(root, dataset, **options)
+        self.opts = parse_options(MmeaOptions, options, self.name, self.dataset)
+
+    def _listed(self) -> dict[str, str]:
+        """clip key ``<n>_<class>/<clip>`` -> split, from the split lists that exist."""
+        out: dict[str, str] = {}
+        for split in SPLITS:
+            path = self.root / f"{split}.txt"
+            if not path.is_file():
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                key = clip_key(line.split()[0])
+                if key is None:
+                    raise InputDataError(f"{path}:{number}: expected '<n>_<class>/<clip>' first, "
+                                         f"found {line.split()[0]!r}")
+                if key in out and out[key] != split:
+                    raise InputDataError(f"{path}:{number}: clip {key} is also listed in {out[key]}.txt")
+                out[key] = split
+        return out
+
+    def scan(self) -> tuple[list[Recording], list[Reject]]:
+        sensor_dir = self.require(self.root / "sensor", "sensor folder")
+        self.require(self.root / "video", "video folder")
+        on_disk = {f"{p.parent.name}/{p.stem}" for p in sensor_dir.glob("*/*.csv")}
+        listed = self._listed()
+        mode = resolve_mode(self.opts, bool(listed))
+        keys = sorted(listed) if mode == "files" else sorted(on_disk)
+        skipped = len(on_disk - set(keys))
+        if skipped:
+            log.info("mmea: %d sensor clips are in no split list and are skipped", skipped)
+        recs: list[Recording] = []
+        rejects: list[Reject] = []
+        for key in keys:
+            try:
+                recs.append(self._recording(key, listed.get(key, "")))
+            except InputDataError as err:
+                rejects.append(Reject("ingest", key, "recording", str(err)))
+        if mode != "files":
+            assign_splits(recs, self.opts, mode)
+        return recs, rejects
+
+    def _recording(self, key: str, split: str) -> Recording:
+        folder, clip = key.split("/", 1)
+        match = CLASS_DIR.match(folder)
+        if not match:
+            raise InputDataError(f"class folder {folder!r} is not '<n>_<class>'")
+        sensor = self.root / "sensor" / folder / f"{clip}.csv"
+        video = self.root / "video" / folder / f"{clip}.mp4"
+        for path, what in ((sensor, "sensor CSV"), (video, "video")):
+            if not path.is_file():
+                raise InputDataError(f"no {what} {path}")
+        if sensor.stat().st_size == 0:
+            raise InputDataError(f"sensor CSV {sensor} is empty (0 bytes)")
+        fps, duration = probe_video(video) if self.opts.probe_video else (None, None)
+        return Recording(
+            recording_id=key, dataset=self.dataset, label=match.group(2), split=split,
+            imu_path=str(sensor), imu_rate_hz=self.opts.rate_hz, video_path=str(video),
+            video_kind="mp4", fps=fps, video_start_s=0.0, video_duration_s=duration,
+            extra=to_extra(class_id=int(match.group(1))),
+        )
+
+    def load_imu(self, rec: dict[str, Any]) -> ImuData:
+        path = Path(rec["imu_path"])
+        table = read_table(path, has_header=False)
+        if table.width != len(CHANNELS):
+            raise InputDataError(f"{path}: expected {len(CHANNELS)} columns (acc x,y,z, gyro x,y,z in "
+                                 f"counts), found {table.width}")
+        values = numeric_columns(table, table.columns, path)
+        if len(values) and not np.isfinite(values[0]).any():
+            values = values[1:]  # a header row
+        require_rows(values, path)
+        rate = float(rec.get("imu_rate_hz") or self.opts.rate_hz)
+        return ImuData(t_s=rate_times(len(values), rate), values=values, channels=list(CHANNELS),
+                       units=["count"] * len(CHANNELS), meta={"source": str(path)})
+
+
+def clip_key(field: str) -> str | None:
+    """``<n>_<class>/<clip>`` from a split-list path (leading folders and extension dropped)."""
+    parts = [p for p in field.replace("\\", "/").split("/") if p]
+    if len(parts) < 2 or not CLASS_DIR.match(parts[-2]):
+        return None
+    clip = parts[-1].rsplit(".", 1)[0] if parts[-1].lower().endswith((".mp4", ".csv")) else parts[-1]
+    return f"{parts[-2]}/{clip}"
