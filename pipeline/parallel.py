@@ -1,8 +1,11 @@
 """Map a function over items on all cores with dask.distributed, in input order.
 
-``scheduler``: None -> a LocalCluster sized to the machine (or in-process when one worker
-suffices); "tcp://HOST:PORT" -> an existing dask scheduler. Items travel in batches so
-per-task overhead stays small; one progress bar counts finished items.
+``scheduler``: None -> dask's multiprocessing scheduler on ``workers`` processes (in-process
+when one worker suffices); "local-cluster" -> a dask.distributed LocalCluster sized to the
+machine; "tcp://HOST:PORT" -> an existing dask.distributed scheduler. On one machine the
+multiprocessing scheduler is preferred: it returns results through pipes, where a
+LocalCluster moves them over TCP with several copies (3x slower on 20 h of IMU here).
+Items travel in batches so per-task overhead stays small; one progress bar counts batches.
 """
 
 from __future__ import annotations
@@ -38,13 +41,38 @@ def map_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 0,
     n = workers or default_workers()
     if scheduler is None and (n == 1 or len(items) <= 1):
         return [fn(x) for x in progress(items, desc=desc, total=len(items), unit=unit)]
+    if scheduler is None:
+        return _map_multiprocessing(fn, items, n, desc, unit)
+    return _map_distributed(fn, items, n, scheduler, desc, unit)
+
+
+def _map_multiprocessing(fn: Callable[[T], R], items: Sequence[T], n: int, desc: str, unit: str
+                         ) -> list[R]:
+    import dask
+    from dask.diagnostics import Callback
+
+    batches = _batches(items, n * 4)
+    tasks = [dask.delayed(_apply_batch, pure=False)(fn, b) for b in batches]
+    bar = progress(range(len(batches)), desc=desc, total=len(batches), unit="batch")
+
+    class _Tick(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):  # noqa: ANN001
+            next(bar, None)
+
+    with _Tick():
+        results = dask.compute(*tasks, scheduler="processes", num_workers=n)
+    return [r for batch in results for r in batch]
+
+
+def _map_distributed(fn: Callable[[T], R], items: Sequence[T], n: int, scheduler: str, desc: str,
+                     unit: str) -> list[R]:
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None
-    if scheduler is None:
+    if scheduler == "local-cluster":
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
-    client = Client(cluster if cluster is not None else scheduler)
+    client = Client(cluster if cluster is not None else scheduler)  # type: ignore[arg-type]
     try:
         batches = _batches(items, n * 4)
         futures = [client.submit(_apply_batch, fn, b, pure=False) for b in batches]

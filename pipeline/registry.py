@@ -63,12 +63,20 @@ REGISTRIES: dict[str, Registry] = {
 }
 
 
-def load_plugins() -> None:
-    """Import the modules whose import registers the built-in entries."""
+PLUGIN_MODULES = {
+    "datasets": "comodo.pipeline.datasets",
+    "teachers": "comodo.pipeline.teachers",
+    "students": "comodo.pipeline.students",
+    "objectives": "comodo.pipeline.objectives",
+}
+
+
+def load_plugins(*kinds: str) -> None:
+    """Import the modules whose import registers the built-in entries (all kinds by default)."""
     import importlib
 
-    for module in ("comodo.pipeline.datasets", "comodo.pipeline.teachers",
-                   "comodo.pipeline.students", "comodo.pipeline.objectives"):
+    for kind in kinds or tuple(PLUGIN_MODULES):
+        module = PLUGIN_MODULES[kind]
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:

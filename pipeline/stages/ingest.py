@@ -21,7 +21,7 @@ class IngestConfig(StageConfig):
 
 
 def make_adapter(adapter: str, root: str, dataset: str, options: dict[str, Any]):
-    load_plugins()
+    load_plugins("datasets")
     return DATASETS.get(adapter)(root, dataset=dataset, **options)
 
 
