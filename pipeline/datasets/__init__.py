@@ -6,3 +6,4 @@ from comodo.pipeline.datasets import basicmotions  # noqa: F401
 from comodo.pipeline.datasets import gopro  # noqa: F401
 from comodo.pipeline.datasets import mmea  # noqa: F401
 from comodo.pipeline.datasets import egoexo4d  # noqa: F401
+from comodo.pipeline.datasets import czu_mhad  # noqa: F401
