@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from comodo.stores import fs
-from comodo.stores.errors import StoreError
 from zarr.core.buffer import Buffer
 from zarr.storage import LocalStore
+
+from comodo.stores import fs
+from comodo.stores.errors import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,117 @@
+"""Writers in child processes: SIGKILL mid-write then resume, and two shard writers at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from comodo.stores.backends import remove_stale_temp_files
+from comodo.stores.chunked import ChunkedStore
+
+WRITER = str(Path(__file__).with_name("store_writer.py"))
+
+
+def writer(url: str, *args: str, options: dict | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, WRITER, url, "--storage-options", json.dumps(options or {}), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> list[str]:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, f"writer failed ({proc.returncode}): {err[-2000:]}"
+    return out.splitlines()
+
+
+def assert_same_store(url: str, ref: str, layout, tree_bytes, options: dict | None = None) -> None:
+    got = ChunkedStore.open(url, storage_options=options)
+    assert got.is_complete()
+    want = layout.expected_arrays()
+    for name in layout.SPECS:
+        np.testing.assert_array_equal(got.read_rows(name, np.arange(layout.N_ROWS)), want[name])
+    files, ref_files = tree_bytes(url, options), tree_bytes(ref, options)
+    assert sorted(files) == sorted(ref_files)
+    assert files == ref_files, [k for k in files if files[k] != ref_files[k]]
+
+
+@pytest.mark.timeout(120)
+def test_sigkilled_writer_resumes_to_the_same_bytes(tmp_path, layout, tree_bytes):
+    ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "killed.zarr")
+    write_reference(ref, layout)
+    proc = writer(url, "--delay", "0.4")
+    assert proc.stdout is not None
+    wrote = 0
+    while wrote < 2:
+        line = proc.stdout.readline()
+        assert line, f"writer ended early: {proc.stderr.read() if proc.stderr else ''}"
+        wrote += line.startswith("wrote ")
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    done = ChunkedStore.open(url).n_complete()
+    assert 2 <= done < layout.N_CHUNKS, "the kill must land mid-way"
+    lines = finish(writer(url))
+    assert lines[0] == f"pending {layout.N_CHUNKS - done}"
+    assert_same_store(url, ref, layout, tree_bytes)
+
+
+def test_temp_files_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    from comodo.stores import backends
+
+    folder = tmp_path / "a" / "c"
+    folder.mkdir(parents=True)
+    stale = folder / f"0.{backends._HOST}-{dead.stdout.strip()}-abc{backends.TEMP_SUFFIX}"
+    live = folder / f"1.{backends._HOST}-{os.getpid()}-abc{backends.TEMP_SUFFIX}"
+    foreign = folder / f"2.otherhost-1-abc{backends.TEMP_SUFFIX}"
+    for path in (stale, live, foreign):
+        path.write_bytes(b"x")
+    assert remove_stale_temp_files(str(tmp_path)) == 1
+    assert not stale.exists() and live.exists() and foreign.exists()
+
+
+def write_reference(url: str, layout, options: dict | None = None) -> None:
+    """An uninterrupted single-process write, in this process."""
+    args = (layout.N_ROWS, layout.CHUNK_ROWS, layout.SPECS, layout.provenance())
+    store = ChunkedStore.create(url, *args, storage_options=options)
+    layout.write(store, store.pending_chunks())
+
+
+def run_two_shards(url: str, layout, options: dict | None = None) -> list[list[str]]:
+    args = (layout.N_ROWS, layout.CHUNK_ROWS, layout.SPECS, layout.provenance())
+    ChunkedStore.create(url, *args, storage_options=options)
+    procs = [
+        writer(url, "--shard", str(i), "--n-shards", "2", "--delay", "0.3", options=options)
+        for i in range(2)
+    ]
+    return [finish(p) for p in procs]
+
+
+def times(lines: list[str], key: str) -> float:
+    return next(float(line.split()[1]) for line in lines if line.startswith(key + " "))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_two_shard_writers_at_once_equal_one_writer(where, request, tmp_path, layout, tree_bytes):
+    if where == "local":
+        root, options = str(tmp_path), None
+    else:
+        server = request.getfixturevalue("s3_server")
+        root, options = server.fresh_prefix(), server.storage_options
+    ref, url = f"{root}/ref.zarr", f"{root}/sharded.zarr"
+    write_reference(ref, layout, options)
+    out = run_two_shards(url, layout, options)
+    assert [lines[0] for lines in out] == ["pending 2", "pending 3"]  # chunks 0-1 and 2-4
+    assert max(times(x, "start") for x in out) < min(times(x, "end") for x in out), "no overlap"
+    assert_same_store(url, ref, layout, tree_bytes, options)
