@@ -7,3 +7,4 @@ from comodo.pipeline.datasets import gopro  # noqa: F401
 from comodo.pipeline.datasets import mmea  # noqa: F401
 from comodo.pipeline.datasets import egoexo4d  # noqa: F401
 from comodo.pipeline.datasets import czu_mhad  # noqa: F401
+from comodo.pipeline.datasets import mmact  # noqa: F401

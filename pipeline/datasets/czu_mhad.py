@@ -40,7 +40,13 @@ from pydantic import Field
 
 from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
 from comodo.pipeline.datasets.common import to_extra
-from comodo.pipeline.datasets.readers import load_mat_array, mat_shapes, parse_extra, rate_times
+from comodo.pipeline.datasets.readers import (
+    load_mat_array,
+    mat_shapes,
+    merge_streams,
+    parse_extra,
+    rate_times,
+)
 from comodo.pipeline.datasets.splits import AdapterOptions, assign_splits, parse_options
 from comodo.pipeline.registry import DATASETS
 from comodo.stores.errors import InputDataError
@@ -173,27 +179,3 @@ def unpack_wallclock(raw: np.ndarray, where: str) -> np.ndarray:
                              f"set option timestamp: us or timestamp: rate")
     seconds = (((month * 31 + day) * 24 + hour) * 60 + minute) * 60 + sec + usec * 1e-6
     return np.where(finite, seconds, np.nan)
-
-
-def merge_streams(streams: list[tuple[np.ndarray, np.ndarray]], path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Interpolate every stream onto the first one's times, cut to the span all cover; t0 = 0."""
-    spans = []
-    for t, _ in streams:
-        finite = t[np.isfinite(t)]
-        if finite.size < 2:
-            raise InputDataError(f"{path}: a sensor has fewer than two valid timestamps")
-        spans.append((finite.min(), finite.max()))
-    lo, hi = max(s[0] for s in spans), min(s[1] for s in spans)
-    ref_t = streams[0][0]
-    keep = (ref_t >= lo) & (ref_t <= hi) | ~np.isfinite(ref_t)
-    if lo >= hi or not keep.any():
-        raise InputDataError(f"{path}: the ten sensors' time spans do not overlap")
-    t = ref_t[keep]
-    columns = [streams[0][1][keep]]
-    for st, sv in streams[1:]:
-        order = np.argsort(st, kind="stable")
-        ts, first = np.unique(st[order], return_index=True)
-        good = np.isfinite(ts)
-        vs = sv[order][first][good]
-        columns.append(np.stack([np.interp(t, ts[good], vs[:, c]) for c in range(vs.shape[1])], axis=1))
-    return t - np.nanmin(t), np.concatenate(columns, axis=1)

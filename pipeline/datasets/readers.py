@@ -143,6 +143,36 @@ def parse_extra(rec: dict[str, Any]) -> dict[str, Any]:
     return extra if isinstance(extra, dict) else {}
 
 
+def merge_streams(streams: list[tuple[np.ndarray, np.ndarray]], path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Several sensors' (t, values) on one clock: the first stream is the reference.
+
+    The others are linearly interpolated onto the reference times (after sorting them and
+    keeping the first of duplicate timestamps), the reference is cut to the span every stream
+    covers (rows with NaN times are kept for the imu stage to count), and times are shifted so
+    that the first kept sample is 0.
+    """
+    spans = []
+    for t, _ in streams:
+        finite = t[np.isfinite(t)]
+        if finite.size < 2:
+            raise InputDataError(f"{path}: a sensor stream has fewer than two valid timestamps")
+        spans.append((finite.min(), finite.max()))
+    lo, hi = max(s[0] for s in spans), min(s[1] for s in spans)
+    ref_t = streams[0][0]
+    keep = (ref_t >= lo) & (ref_t <= hi) | ~np.isfinite(ref_t)
+    if lo >= hi or not keep.any():
+        raise InputDataError(f"{path}: the sensors' time spans do not overlap ({spans})")
+    t = ref_t[keep]
+    columns = [streams[0][1][keep]]
+    for st, sv in streams[1:]:
+        order = np.argsort(st, kind="stable")
+        ts, first = np.unique(st[order], return_index=True)
+        good = np.isfinite(ts)
+        vs = sv[order][first][good]
+        columns.append(np.stack([np.interp(t, ts[good], vs[:, c]) for c in range(vs.shape[1])], axis=1))
+    return t - np.nanmin(t), np.concatenate(columns, axis=1)
+
+
 def check_file(path: Path) -> Path:
     """The path, if it is a non-empty file; otherwise an InputDataError saying which."""
     path = Path(path)
