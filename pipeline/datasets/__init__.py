@@ -8,3 +8,4 @@ from comodo.pipeline.datasets import mmea  # noqa: F401
 from comodo.pipeline.datasets import egoexo4d  # noqa: F401
 from comodo.pipeline.datasets import czu_mhad  # noqa: F401
 from comodo.pipeline.datasets import mmact  # noqa: F401
+from comodo.pipeline.datasets import manifest  # noqa: F401
