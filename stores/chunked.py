@@ -30,7 +30,7 @@ import numpy as np
 import zarr
 import zarr.codecs
 
-from comodo.stores import fs
+from comodo.stores import batches, fs
 from comodo.stores.backends import local_path, refuse_foreign, remove_stale_temp_files, zarr_store
 from comodo.stores.errors import StoreError, StoreIntegrityError, StoreNotFoundError
 from comodo.stores.provenance import Provenance, check_provenance
@@ -38,6 +38,7 @@ from comodo.stores.provenance import Provenance, check_provenance
 log = logging.getLogger(__name__)
 
 MARKER = "_complete"
+CREATING = "comodo_creating"  # group attr present only until create() has finished
 WRITE_CONFIG = {"write_empty_chunks": True}
 
 
@@ -107,7 +108,7 @@ class ChunkedStore:
             raise StoreError(f"store {url}: the array name {MARKER!r} is reserved; rename it")
         refuse_foreign(url, storage_options)
         store = zarr_store(url, read_only=False, storage_options=storage_options)
-        group = zarr.open_group(store, mode="w", zarr_format=3)
+        group = zarr.open_group(store, mode="w", zarr_format=3, attributes={CREATING: True})
         n_chunks = max(1, -(-n_rows // chunk_rows))
         for name, spec in arrays.items():
             group.create_array(
@@ -120,7 +121,7 @@ class ChunkedStore:
                 config=WRITE_CONFIG,
             )
         group.create_array(MARKER, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0)
-        group.attrs.update(
+        group.attrs.put(  # replaces CREATING: from here on the store can be opened
             {
                 "n_rows": int(n_rows),
                 "chunk_rows": int(chunk_rows),
@@ -149,6 +150,11 @@ class ChunkedStore:
             )
         store = zarr_store(url, read_only=mode == "r", storage_options=storage_options)
         group = zarr.open_group(store, mode=mode, zarr_format=3)
+        if group.attrs.get(CREATING):
+            raise StoreIntegrityError(
+                f"store {url} was never finished: its creation was interrupted; re-run the "
+                "stage that produces it"
+            )
         missing = {"provenance", "n_rows", "chunk_rows", "arrays"} - set(group.attrs)
         if missing:
             raise StoreIntegrityError(
@@ -176,6 +182,11 @@ class ChunkedStore:
         try:
             old = cls.open(url, mode="r+", storage_options=storage_options)
         except StoreNotFoundError:
+            return cls.create(url, n_rows, chunk_rows, arrays, provenance, **kwargs)
+        except StoreIntegrityError:
+            group = zarr.open_group(zarr_store(url, True, storage_options), mode="r")
+            if not group.attrs.get(CREATING):
+                raise  # not a store of ours: never overwrite it
             return cls.create(url, n_rows, chunk_rows, arrays, provenance, **kwargs)
         same = (
             old.provenance.to_dict() == provenance.to_dict()
@@ -209,8 +220,13 @@ class ChunkedStore:
             self._arrays[name] = self.group[name].with_config(WRITE_CONFIG)
         return self._arrays[name]
 
+    def _marker(self) -> zarr.Array:
+        if MARKER not in self._arrays:  # opened once: each open re-reads its metadata
+            self._arrays[MARKER] = self.group[MARKER]
+        return self._arrays[MARKER]
+
     def complete_mask(self) -> np.ndarray:
-        self._done = np.asarray(self.group[MARKER][:]).astype(bool)
+        self._done = np.asarray(self._marker()[:]).astype(bool)
         return self._done.copy()
 
     def n_complete(self) -> int:
@@ -240,7 +256,7 @@ class ChunkedStore:
         for name, block in values.items():
             arr = self.array(name)
             arr[rows] = block.astype(arr.dtype, copy=False)
-        self.group[MARKER][chunk] = 1
+        self._marker()[chunk] = 1
 
     # ------------------------------------------------------------------ reading
     def require_complete(self, chunks: Sequence[int] | None = None) -> None:
@@ -292,33 +308,4 @@ class ChunkedStore:
         Memory is bounded by ``buffer_chunks * chunk_rows + batch_size`` rows whatever the
         store size. Each batch has a ``row`` entry with the global row numbers it holds.
         """
-        if batch_size < 1 or buffer_chunks < 1:
-            raise StoreError(
-                f"iter_batches on {self.url}: batch_size and buffer_chunks must be >= 1, "
-                f"got {batch_size} and {buffer_chunks}"
-            )
-        rng = np.random.default_rng(seed)
-        keep = np.ones(self.n_rows, dtype=bool)
-        if rows is not None:
-            keep = np.isin(np.arange(self.n_rows), rows)
-        chunks = [c for c in range(self.n_chunks) if keep[self.chunk_slice(c)].any()]
-        self.require_complete(chunks)
-        if shuffle:
-            rng.shuffle(chunks)
-        pending: dict[str, list[np.ndarray]] = {n: [] for n in (*names, "row")}
-        for start in range(0, len(chunks), buffer_chunks):
-            for chunk in chunks[start : start + buffer_chunks]:
-                sl = self.chunk_slice(chunk)
-                mask = keep[sl]
-                data = self.read_chunk(chunk, names)
-                for n in names:
-                    pending[n].append(data[n][mask])
-                pending["row"].append(np.arange(sl.start, sl.stop)[mask])
-            buf = {n: np.concatenate(v) for n, v in pending.items()}
-            order = rng.permutation(len(buf["row"])) if shuffle else np.arange(len(buf["row"]))
-            last_group = start + buffer_chunks >= len(chunks)
-            end = len(order) if last_group else len(order) // batch_size * batch_size
-            for b in range(0, end, batch_size):
-                idx = order[b : b + batch_size]
-                yield {n: v[idx] for n, v in buf.items()}
-            pending = {n: [v[order[end:]]] for n, v in buf.items()}
+        return batches.iter_batches(self, names, batch_size, rows, shuffle, seed, buffer_chunks)

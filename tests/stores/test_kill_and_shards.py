@@ -115,3 +115,15 @@ def test_two_shard_writers_at_once_equal_one_writer(where, request, tmp_path, la
     assert [lines[0] for lines in out] == ["pending 2", "pending 3"]  # chunks 0-1 and 2-4
     assert max(times(x, "start") for x in out) < min(times(x, "end") for x in out), "no overlap"
     assert_same_store(url, ref, layout, tree_bytes, options)
+
+
+def test_local_chunk_files_are_replaced_never_rewritten_in_place(local, layout):
+    """A reader holding the old chunk file keeps reading whole old bytes while it is rewritten."""
+    store = local.fill(local.create(), [0])
+    path = Path(local.url("s.zarr", "pooled", "c", "0", "0"))
+    old_bytes, old_inode = path.read_bytes(), path.stat().st_ino
+    with path.open("rb") as reader:
+        store.write_chunk(0, {k: v + 1 for k, v in layout.chunk_data(0, 5).items()})
+        assert reader.read() == old_bytes
+    assert path.stat().st_ino != old_inode and path.read_bytes() != old_bytes
+    assert not list(path.parent.glob("*.partial"))
