@@ -70,6 +70,16 @@ def shard_chunks(n_chunks: int, shard: int, n_shards: int) -> range:
     return range(start, stop)
 
 
+def _same_layout(arr: zarr.Array, spec: ArraySpec) -> bool:
+    """Whether an existing array was made from ``spec`` (dtype, row shape, compressors)."""
+    made = [c.to_dict() for c in spec.compressors()]
+    return (
+        arr.dtype == np.dtype(spec.dtype)
+        and tuple(arr.shape[1:]) == tuple(spec.row_shape)
+        and [c.to_dict() for c in arr.compressors] == made
+    )
+
+
 class ChunkedStore:
     """Row-chunked arrays with completion markers and provenance attrs."""
 
@@ -193,7 +203,7 @@ class ChunkedStore:
             and old.n_rows == n_rows
             and old.chunk_rows == chunk_rows
             and old.names == list(arrays)
-            and all(old.array(n).dtype == np.dtype(s.dtype) for n, s in arrays.items())
+            and all(_same_layout(old.array(n), spec) for n, spec in arrays.items())
         )
         if same:
             log.info("resuming %s: %d/%d chunks complete", url, old.n_complete(), old.n_chunks)

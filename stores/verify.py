@@ -89,7 +89,8 @@ def expected_chunk_keys(store: ChunkedStore, name: str) -> dict[str, int]:
 
 def _bad_rows(block: np.ndarray) -> np.ndarray:
     """Row numbers (within ``block``) holding any NaN or inf."""
-    return np.flatnonzero(~np.isfinite(block.reshape(block.shape[0], -1)).all(axis=1))
+    flat = block.reshape(block.shape[0], int(np.prod(block.shape[1:])))
+    return np.flatnonzero(~np.isfinite(flat).all(axis=1))
 
 
 def _rows(store: ChunkedStore, chunk: int) -> str:

@@ -124,3 +124,14 @@ def test_ls_prints_one_line_per_store(data_dir):
     listed = json.loads(runner.invoke(app, ["ls", "--json"]).stdout)
     assert listed[1] == {"url": "data/b/features/t.zarr", "n_rows": 12, "percent_complete": 33.33,
                          "stage": "features"}
+
+
+def test_inspect_of_one_table_or_one_store_shows_just_that(data_dir):
+    url = make_store(data_dir, "ds")
+    table = json.loads(runner.invoke(app, ["inspect", "data/ds/windows.parquet", "--json"]).stdout)
+    assert table == {"stores": [], "tables": [{
+        "url": "data/ds/windows.parquet", "kind": "table", "n_rows": 12,
+        "columns": ["window_id", "label"], "label_counts": {"run": 4, "walk": 8},
+    }]}
+    store = json.loads(runner.invoke(app, ["inspect", url, "--json"]).stdout)
+    assert [s["url"] for s in store["stores"]] == [url] and store["tables"] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import zarr
 
-from comodo.stores.chunked import CREATING, ChunkedStore
+from comodo.stores.chunked import CREATING, ArraySpec, ChunkedStore
 from comodo.stores.errors import StoreError, StoreIntegrityError
 
 
@@ -50,3 +50,17 @@ def test_the_marker_name_is_reserved(local, layout):
     specs = {"_complete": layout.SPECS["pooled"]}
     with pytest.raises(StoreError, match="'_complete' is reserved"):
         ChunkedStore.create(local.url("s.zarr"), 4, 2, specs, layout.provenance())
+
+
+@pytest.mark.parametrize("change", ["codec", "row_shape", "dtype"])
+def test_open_or_create_starts_over_when_an_array_layout_changed(local, layout, change):
+    local.fill(local.create(), [0, 1])
+    spec = layout.SPECS["frames"]
+    new = {
+        "codec": ArraySpec(spec.row_shape, spec.dtype, codec="zstd"),
+        "row_shape": ArraySpec((3, 5), spec.dtype, codec=spec.codec),
+        "dtype": ArraySpec(spec.row_shape, "float16", codec=spec.codec),
+    }[change]
+    specs = {**layout.SPECS, "frames": new}
+    args = (layout.N_ROWS, layout.CHUNK_ROWS, specs, layout.provenance())
+    assert ChunkedStore.open_or_create(local.url("s.zarr"), *args).pending_chunks() == [0, 1, 2, 3, 4]
