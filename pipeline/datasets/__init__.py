@@ -1,11 +1,11 @@
 """Dataset adapters: importing this package registers every built-in adapter."""
 
-from comodo.pipeline.datasets import ego4d  # noqa: F401
-from comodo.pipeline.datasets import utd_mhad  # noqa: F401
-from comodo.pipeline.datasets import basicmotions  # noqa: F401
-from comodo.pipeline.datasets import gopro  # noqa: F401
-from comodo.pipeline.datasets import mmea  # noqa: F401
-from comodo.pipeline.datasets import egoexo4d  # noqa: F401
-from comodo.pipeline.datasets import czu_mhad  # noqa: F401
-from comodo.pipeline.datasets import mmact  # noqa: F401
-from comodo.pipeline.datasets import manifest  # noqa: F401
+from comodo.pipeline.datasets import basicmotions  # noqa: F401, I001
+from comodo.pipeline.datasets import czu_mhad  # noqa: F401, I001
+from comodo.pipeline.datasets import ego4d  # noqa: F401, I001
+from comodo.pipeline.datasets import egoexo4d  # noqa: F401, I001
+from comodo.pipeline.datasets import gopro  # noqa: F401, I001
+from comodo.pipeline.datasets import manifest  # noqa: F401, I001
+from comodo.pipeline.datasets import mmact  # noqa: F401, I001
+from comodo.pipeline.datasets import mmea  # noqa: F401, I001
+from comodo.pipeline.datasets import utd_mhad  # noqa: F401, I001

@@ -36,7 +36,7 @@ import polars as pl
 
 from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
 from comodo.pipeline.datasets.common import EGO4D_COLUMNS, estimate_rate, probe_video, read_imu_csv, to_extra
-from comodo.pipeline.datasets.readers import read_table
+from comodo.pipeline.datasets.readers import first_line, read_table
 from comodo.pipeline.datasets.splits import SPLITS, AdapterOptions, assign_splits, parse_options, resolve_mode
 from comodo.pipeline.registry import DATASETS
 from comodo.stores.errors import InputDataError, LayoutError
@@ -154,7 +154,7 @@ def peek_rate(path: Path, n_rows: int = 512) -> float:
         head = pl.read_csv(path, n_rows=n_rows, columns=[EGO4D_COLUMNS[0]])
     except Exception as err:  # polars raises several error types for malformed files
         raise InputDataError(
-            f"IMU file {path} has no readable {EGO4D_COLUMNS[0]!r} column: {err}") from None
+            f"IMU file {path} has no readable {EGO4D_COLUMNS[0]!r} column: {first_line(err)}") from None
     rate = estimate_rate(head[EGO4D_COLUMNS[0]].cast(pl.Float64, strict=False).to_numpy() * 1e-3)
     if rate != rate:  # NaN: fewer than two increasing timestamps
         raise InputDataError(f"IMU file {path}: no two increasing timestamps in its first {n_rows} rows")

@@ -100,7 +100,7 @@ def read_table(path: Path, has_header: bool = True) -> pl.DataFrame:
             encoding="utf8-lossy", truncate_ragged_lines=False,
         )
     except Exception as err:  # polars raises several error types for malformed files
-        raise InputDataError(f"{path} could not be parsed as a table: {err}") from None
+        raise InputDataError(f"{path} could not be parsed as a table: {first_line(err)}") from None
 
 
 def numeric_columns(df: pl.DataFrame, columns: Sequence[str], path: Path) -> np.ndarray:
@@ -171,6 +171,11 @@ def merge_streams(streams: list[tuple[np.ndarray, np.ndarray]], path: Path) -> t
         vs = sv[order][first][good]
         columns.append(np.stack([np.interp(t, ts[good], vs[:, c]) for c in range(vs.shape[1])], axis=1))
     return t - np.nanmin(t), np.concatenate(columns, axis=1)
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (library errors can span many lines)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def check_file(path: Path) -> Path:
