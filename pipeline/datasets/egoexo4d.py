@@ -13,7 +13,7 @@ Expected files under ``root``::
     annotations/splits.json      optional: {"take_uid_to_split": {uid: train|val|test}}
 
 A take folder named by ``take_uid`` instead of ``take_name`` is found too. The label is the
-take's ``parent_task_name`` (option ``label_field``, e.g. ``task_name`` for the finer tasks);
+take's ``parent_task_name`` (option ``label_field``, e.g. ``task_name`` for the finer activities);
 with option ``labels`` set, takes whose label is not in it are rejected. ``subject`` is
 ``participant_uid`` when present.
 

@@ -103,12 +103,12 @@ class GoPro(DatasetAdapter):
                 recs.append(self._recording(path, rel, row))
             except InputDataError as err:
                 rejects.append(Reject("ingest", rel, "recording", str(err)))
-        mode = resolve_mode(self.opts, bool(labels) and all(r.split for r in recs))
+        mode = resolve_mode(self.opts, any("split" in row for row in labels.values()))
         if mode == "files":
             bad = [r.recording_id for r in recs if r.split not in SPLITS]
             if bad:
                 raise LayoutError(f"{self.root / 'labels.csv'}: split must be one of {SPLITS} for every "
-                                  f"file; missing or invalid for {bad[:5]}")
+                                  f"file (or drop the split column); missing or invalid for {bad[:5]}")
         else:
             assign_splits(recs, self.opts, mode)
         return recs, rejects

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
 from comodo.pipeline.datasets.common import estimate_rate, probe_video, to_extra
@@ -61,7 +62,7 @@ StreamName = Literal["acc_watch_clip", "acc_phone_clip", "gyro_clip", "orientati
 
 class MmactOptions(AdapterOptions):
     split: Literal["subject", "random"] = "subject"
-    streams: list[StreamName] = list(STREAMS)
+    streams: list[StreamName] = Field(default_factory=lambda: list(STREAMS), min_length=1)
     camera: str = "cam1"
     sensor_dir: str = "sensor"
     video_dir: str = "video"

@@ -21,7 +21,7 @@ def packed(seconds: np.ndarray) -> np.ndarray:
     return 7231500_00_000000 + minute * 100_000000 + whole * 1_000000 + np.round((sec - whole) * 1e6)
 
 
-def _session(n: int = 100, offset: float = 0.0, seed: int = 0) -> np.ndarray:
+def _sensor_cells(n: int = 100, offset: float = 0.0, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     cells = np.empty((10, 1), dtype=object)
     for s in range(10):
@@ -36,7 +36,7 @@ def _fixture(root: Path, names: list[str], frames: int = 20) -> Path:
     for sub in ("sensor_mat", "depth_mat"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     for i, name in enumerate(names):
-        scipy.io.savemat(root / "sensor_mat" / f"{name}.mat", {"sensor": _session(seed=i)})
+        scipy.io.savemat(root / "sensor_mat" / f"{name}.mat", {"sensor": _sensor_cells(seed=i)})
         depth = np.zeros((8, 10, frames), dtype=np.uint16)
         scipy.io.savemat(root / "depth_mat" / f"{name}.mat", {"depth": depth}, do_compression=True)
     return root
@@ -95,7 +95,7 @@ def test_bad_names_unknown_actions_missing_depth_are_rejected(tmp_path):
 
 def test_wrong_cell_count_is_rejected_at_scan(tmp_path):
     root = _fixture(tmp_path / "czu", ["cx_a1_t1"])
-    scipy.io.savemat(root / "sensor_mat" / "cx_a1_t1.mat", {"sensor": _session()[:6]})
+    scipy.io.savemat(root / "sensor_mat" / "cx_a1_t1.mat", {"sensor": _sensor_cells()[:6]})
     recs, rejects = CzuMhad(root).scan()
     assert recs == [] and "expected variable 'sensor' of shape (10, 1)" in rejects[0].reason
 
@@ -110,7 +110,7 @@ def test_sensor_with_wrong_width_names_it(tmp_path):
     root = _fixture(tmp_path / "czu", ["cx_a1_t1"])
     adapter = CzuMhad(root)
     rec = asdict(adapter.scan()[0][0])
-    cells = _session()
+    cells = _sensor_cells()
     cells[4, 0] = cells[4, 0][:, :6]
     scipy.io.savemat(rec["imu_path"], {"sensor": cells})
     expected = r"cx_a1_t1\.mat: sensor pi04 has shape \(100, 6\); expected \(N, 7\)"

@@ -74,7 +74,7 @@ def test_subject_split_keeps_participants_disjoint(tmp_path, make_video):
     assert {r.recording_id: r.split for r in recs} == expected
 
 
-def test_finer_task_labels_and_unknown_labels_are_rejected(tmp_path, make_video):
+def test_finer_activity_labels_and_unknown_labels_are_rejected(tmp_path, make_video):
     root = _fixture(tmp_path / "ee", make_video)
     recs, rejects = EgoExo4D(root, labels=["Cooking", "Soccer"]).scan()
     assert sorted(r.label for r in recs) == ["Cooking", "Soccer"]

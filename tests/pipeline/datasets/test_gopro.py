@@ -72,6 +72,14 @@ def test_labels_csv_sets_label_and_split_per_file(tmp_path, shared_data):
         "walk a": ("walking", "train"), "sub/walk b": ("stairs", "test")}
 
 
+def test_split_column_must_cover_every_file(tmp_path, shared_data):
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(shared_data / CLIP, tmp_path / name)
+    (tmp_path / "labels.csv").write_text("file,label,split\na.mp4,walking,train\n")
+    with pytest.raises(LayoutError, match=r"split must be one of .* missing or invalid for \['b'\]"):
+        GoPro(tmp_path).scan()
+
+
 def test_file_without_telemetry_is_rejected_with_the_tracks_found(tmp_path, make_video):
     make_video(tmp_path / "plain.mp4")
     recs, rejects = GoPro(tmp_path, label="walking").scan()
