@@ -1,0 +1,1 @@
+"""Video frames for teachers: decode only what windows need, sample, render depth, preprocess."""
