@@ -1,0 +1,135 @@
+"""Stage ``evaluate``: runs/<ds>/<run>/encoder.* + windows.zarr -> metrics/<ds>/evaluate.json.
+
+Judges the distilled encoder of a distill run and, beside it, the same architecture at its
+random initialisation (the student exactly as a run with ``seed`` starts it), on frozen
+features of the train and test splits:
+
+- the paper's SVM protocol (``evaluation.fast_svm``): Acc@1/3/5, chosen C, CV accuracy;
+- a linear probe and a k-NN probe (accuracy);
+- macro-F1, per-class accuracy and the confusion matrix of the SVM's top-1 predictions.
+
+Writes ``metrics/<ds>/evaluate.json`` in the report schema (``pipeline.report.schema``: one
+row per encoder) and ``metrics/<ds>/features/<variant>.npz`` (``x`` test features (N, D),
+``y`` labels, ``pred`` SVM predictions, ``classes`` names) for the embedding maps, with
+variants ``distilled`` and ``random_init``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+from torch import nn
+
+from comodo.pipeline.config import StageConfig
+from comodo.pipeline.evaluation import probes
+from comodo.pipeline.evaluation.fast_svm import fast_svm_protocol
+from comodo.pipeline.evaluation.svm import encode_windows
+from comodo.pipeline.stages.common import DatasetPaths
+from comodo.pipeline.students import StudentSpec, load_encoder
+from comodo.pipeline.training.model import build_initial_encoder
+from comodo.stores.chunked import ChunkedStore
+from comodo.stores.errors import ConfigError, StoreIntegrityError
+from comodo.stores.index import read_table
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("distilled", "random_init")
+
+
+class EvaluateConfig(StageConfig):
+    run: str = "default"  # runs/<ds>/<run>/
+    method: str | None = None  # table row name; default "<student> <objective>"
+    train_split: str = "train"
+    test_split: str = "test"
+    seed: int = 0  # the distill run's seed: random-init baseline and SVM folds
+    random_init_baseline: bool = True
+    knn_k: int = Field(20, ge=1)
+    n_jobs: int = Field(2, ge=1)
+    batch_size: int = Field(256, ge=1)
+
+
+def split_rows(index: pl.DataFrame, split_name: str, where: str) -> np.ndarray:
+    """Rows of labelled windows in ``split_name``; an empty split is an error."""
+    split = index["split"].to_numpy()
+    labels = index["label_id"].fill_null(-1).to_numpy()
+    rows = np.flatnonzero((split == split_name) & (labels >= 0))
+    if not len(rows):
+        raise ConfigError(f"no labelled window has split {split_name!r} in {where}; "
+                          f"splits present: {sorted(set(split.tolist()))}; set "
+                          f"evaluate.train_split / test_split")
+    return rows
+
+
+def open_windows(data_dir: Path, dataset: str) -> tuple[pl.DataFrame, ChunkedStore, list[str]]:
+    paths = DatasetPaths(Path(data_dir), dataset)
+    index = read_table(str(paths.windows_index))
+    store = ChunkedStore.open(str(paths.windows_store), expect={"stage": "windows"})
+    store.require_complete()
+    if store.n_rows != len(index):
+        raise StoreIntegrityError(f"{store.url} has {store.n_rows} rows but {paths.windows_index} "
+                                  f"has {len(index)}; re-run the windows stage")
+    n_classes = int(index["label_id"].max()) + 1 if index["label_id"].max() is not None else 0
+    classes = list(store.attrs.get("classes") or [str(i) for i in range(n_classes)])
+    return index, store, classes
+
+
+def score_encoder(encoder: nn.Module, store: ChunkedStore, labels: np.ndarray,
+                  rows: dict[str, np.ndarray], cfg: EvaluateConfig, n_classes: int
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every score of one encoder, and its test features/predictions for the maps."""
+    x = {s: encode_windows(encoder, store, r, cfg.batch_size) for s, r in rows.items()}
+    y = {s: labels[np.sort(r)] for s, r in rows.items()}
+    tr, te = cfg.train_split, cfg.test_split
+    svm = fast_svm_protocol(x[tr], y[tr], x[te], y[te], cfg.seed, cfg.n_jobs)
+    linear = probes.linear_probe(x[tr], y[tr], x[te], y[te], seed=cfg.seed)
+    knn = probes.knn_probe(x[tr], y[tr], x[te], y[te], k=cfg.knn_k)
+    pred = np.asarray(svm["pred"], dtype=np.int64)
+    per_class = probes.per_class_accuracy(y[te], pred, n_classes)
+    scores = {
+        "acc@1": svm["acc@1"], "acc@3": svm["acc@3"], "acc@5": svm["acc@5"],
+        "std@1": None, "best_C": svm["best_C"], "cv_acc": svm["cv_acc"],
+        "macro_f1": probes.macro_f1(y[te], pred), "linear_acc": linear.accuracy,
+        "linear_macro_f1": linear.macro_f1, "knn_acc": knn.accuracy, "knn_k": cfg.knn_k,
+        "per_class_acc": [None if np.isnan(v) else float(v) for v in per_class],
+        "confusion": probes.confusion(y[te], pred, n_classes).tolist(),
+        "n_train": svm["n_train"], "n_test": svm["n_test"], "feature_dim": int(x[te].shape[1]),
+    }
+    return scores, {"x": x[te].astype(np.float32), "y": y[te], "pred": pred}
+
+
+def run(cfg: EvaluateConfig, data_dir: Path, dataset: str, runs_dir: Path = Path("runs"),
+        metrics_dir: Path = Path("metrics")) -> dict[str, Any]:
+    """Evaluate ``runs_dir/<ds>/<run>``; returns the JSON written to ``evaluate.json``."""
+    run_dir = Path(runs_dir) / dataset / cfg.run
+    encoder, meta = load_encoder(run_dir / "encoder")
+    index, store, classes = open_windows(data_dir, dataset)
+    labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
+    rows = {s: split_rows(index, s, store.url) for s in (cfg.train_split, cfg.test_split)}
+    spec = StudentSpec.from_dict(meta["spec"])
+    method = cfg.method or f"{spec.name} {meta.get('objective', 'distilled')}"
+    encoders: dict[str, nn.Module] = {"distilled": encoder}
+    if cfg.random_init_baseline:
+        encoders["random_init"] = build_initial_encoder(spec, cfg.seed)
+    out_dir = Path(metrics_dir) / dataset
+    (out_dir / "features").mkdir(parents=True, exist_ok=True)
+    result_rows = []
+    for variant, model in encoders.items():
+        scores, arrays = score_encoder(model, store, labels, rows, cfg, len(classes))
+        np.savez_compressed(out_dir / "features" / f"{variant}.npz", classes=np.asarray(classes),
+                            **arrays)
+        name = method if variant == "distilled" else f"{spec.name} random init"
+        result_rows.append({"method": name, "dataset": dataset, "variant": variant,
+                            "run": cfg.run, **scores})
+        log.info("evaluate %s %s: acc@1 %.3f, linear %.3f, knn %.3f", dataset, variant,
+                 scores["acc@1"], scores["linear_acc"], scores["knn_acc"])
+    record = {"dataset": dataset, "run": str(run_dir), "classes": classes,
+              "teacher": meta.get("teacher"), "objective": meta.get("objective"),
+              "student": spec.name, "rows": result_rows}
+    (out_dir / "evaluate.json").write_text(json.dumps(record, indent=2))
+    return record
