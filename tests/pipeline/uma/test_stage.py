@@ -1,0 +1,73 @@
+"""Stage uma end to end on a tiny store in tmp_path; `comodo uma` through CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from typer.testing import CliRunner
+from uma_fixture import N_CLASSES, synthetic_arrays, write_dataset
+
+from comodo.cli.main import app
+from comodo.pipeline.stages.uma import UmaConfig, run
+from comodo.pipeline.uma.training import UmaSettings
+from comodo.stores.errors import ConfigError, UnknownNameError
+
+SETTINGS = {"latent": 16, "hidden": 32, "t_rec": 4, "epochs": 40, "batch_size": 32, "device": "cpu"}
+
+
+def config(**kw: object) -> UmaConfig:
+    values = {"teacher_key": "tiny", "seeds": (0, 1), "settings": UmaSettings(**SETTINGS),
+              "noises": ("clean", "shift", "dilation"), "map_classes": 3}
+    return UmaConfig(**(values | kw))
+
+
+def test_stage_writes_metrics_csv_and_latent_map_with_imu_beating_chance(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "data", "toy", synthetic_arrays(), "tiny")
+    summary = run(config(), tmp_path / "data", "toy", tmp_path / "metrics")
+    out = tmp_path / "metrics" / "toy" / "uma"
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["random_guess"] == pytest.approx(1 / N_CLASSES)
+    assert set(saved["test"]) == {"st", "ca", "c3t", "supervised_imu"}
+    for method in ("st", "ca", "c3t"):
+        cell = saved["test"][method]["imu"]["clean"]
+        assert cell["n_seeds"] == 2 and set(cell["per_seed"]) == {"0", "1"}
+        assert cell["mean"] > 1.5 / N_CLASSES, (method, cell)
+        assert set(saved["test"][method]) == {"imu", "video", "both"}
+        assert set(saved["test"][method]["both"]) == {"clean", "shift", "dilation"}
+    assert saved["splits"]["0"]["by_subject"] and saved["splits"]["0"]["sizes"]["har"] == 80
+    results = pl.read_csv(out / "results.csv")
+    assert len(results) == 3 * 2 * (3 * 3 + 3) + 2 * 3  # methods x seeds x (test + val) + reference
+    latent = pl.read_csv(out / "latent_map.csv")
+    assert set(latent["modality"]) == {"video", "imu"} and latent["label"].n_unique() == 3
+    assert (out / "latent_map.png").stat().st_size > 1000
+    assert summary["test"] == saved["test"]
+
+
+def test_unknown_names_fail_before_training_with_the_known_list(tmp_path: Path) -> None:
+    with pytest.raises(UnknownNameError, match="crop, dilation, misalign, shift"):
+        run(config(noises=("clean", "blur")), tmp_path, "toy", tmp_path)
+    with pytest.raises(ConfigError, match="map_method"):
+        run(config(methods=("st",)), tmp_path, "toy", tmp_path)
+
+
+def test_cli_uma_prints_imu_accuracy_and_turns_a_missing_store_into_one_error_line(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "data", "toy", synthetic_arrays(), "tiny")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({
+        "data_dir": str(tmp_path / "data"),
+        "datasets": {"toy": {"adapter": "ego4d", "root": str(tmp_path)}},
+        "uma": {"teacher_key": "tiny", "methods": ["ca"], "seeds": [0], "noises": ["clean"],
+                "map_method": None, "supervised_reference": False,
+                "settings": SETTINGS | {"epochs": 5}},
+    }))
+    runner = CliRunner()
+    ok = runner.invoke(app, ["uma", "-d", "toy", "--params", str(params), "--out", str(tmp_path / "m")])
+    assert ok.exit_code == 0, ok.output
+    assert "uma toy ca: IMU-only test accuracy" in ok.output
+    bad = runner.invoke(app, ["uma", "-d", "toy", "--params", str(params), "--teacher-key", "nope"])
+    assert bad.exit_code == 1
+    assert "no store at" in bad.output and "nope.zarr" in bad.output
