@@ -96,3 +96,21 @@ def test_missing_run_and_missing_split_name_what_to_do(tmp_path):
     with pytest.raises(ConfigError, match="splits present"):
         run(EvaluateConfig(test_split="val"), tmp_path / "data", "toy", tmp_path / "runs",
             tmp_path / "metrics")
+
+
+def test_evaluate_command_prints_scores_and_exits_1_on_a_missing_run(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from comodo.cli.main import app
+
+    make_windows(tmp_path / "data")
+    (tmp_path / "params.yaml").write_text(
+        "data_dir: data\ndatasets:\n  toy: {adapter: ego4d, root: raw}\nevaluate:\n  knn_k: 5\n")
+    monkeypatch.chdir(tmp_path)
+    missing = CliRunner().invoke(app, ["evaluate", "-d", "toy"])
+    assert missing.exit_code == 1 and "encoder" in missing.output
+    export_run(tmp_path / "runs")
+    done = CliRunner().invoke(app, ["evaluate", "-d", "toy"])
+    assert done.exit_code == 0, done.output
+    assert "cnn1d comodo: acc@1" in done.output and "cnn1d random init" in done.output
+    assert (tmp_path / "metrics/toy/evaluate.json").is_file()

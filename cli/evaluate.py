@@ -1,0 +1,35 @@
+"""`comodo evaluate`: SVM Acc@1/3/5, probes and confusion of a distilled encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
+from comodo.cli.main import app
+from comodo.cli.stages import data_dir
+from comodo.pipeline.config import load_section
+
+
+@app.command()
+@cli_command
+def evaluate(
+    dataset: str = DATASET_OPTION,
+    params: str = PARAMS_OPTION,
+    run_name: str = typer.Option(None, "--run", help="run folder under runs/<ds>/ (overrides params)"),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where distill wrote its runs"),
+    metrics_dir: Path = typer.Option(Path("metrics"), "--metrics-dir", help="where to write metrics"),
+) -> None:
+    """Judge a distilled encoder and its random init: SVM Acc@1/3/5, linear, k-NN, macro-F1."""
+    from comodo.pipeline.stages.evaluate import EvaluateConfig, run
+
+    cfg = load_section(EvaluateConfig, "evaluate", params, dataset=dataset,
+                       overrides={"run": run_name})
+    record = run(cfg, data_dir(params), dataset, runs_dir, metrics_dir)
+    for row in record["rows"]:
+        typer.echo(f"evaluate {dataset} {row['method']}: acc@1 {row['acc@1']:.3f} "
+                   f"acc@3 {row['acc@3']:.3f} acc@5 {row['acc@5']:.3f} "
+                   f"linear {row['linear_acc']:.3f} knn {row['knn_acc']:.3f} "
+                   f"macro-F1 {row['macro_f1']:.3f}")
+    typer.echo(f"metrics written to {metrics_dir / dataset / 'evaluate.json'}")
