@@ -6,6 +6,7 @@ latent vectors, attention head). Splits, encoders, pure losses, training orders,
 suite and the report are separate modules; ``comodo.pipeline.stages.uma`` orders them.
 """
 
+from comodo.pipeline.uma import fusion as _fusion  # noqa: F401  (registers the fusion baselines)
 from comodo.pipeline.uma.methods import METHODS, build_method
 from comodo.pipeline.uma.noise import NOISES
 from comodo.pipeline.uma.splits import UmaSplits, make_splits

@@ -34,7 +34,7 @@ def poisoned(data: UmaData) -> UmaData:
     return dataclasses.replace(data, labels=labels, imu=imu)
 
 
-@pytest.mark.parametrize("method", ["st", "ca", "c3t"])
+@pytest.mark.parametrize("method", ["st", "ca", "c3t", "early_fusion", "feature_fusion", "late_fusion"])
 def test_poisoned_align_labels_and_har_imu_leave_weights_bit_identical(method: str) -> None:
     data = synthetic_arrays()
     bad = poisoned(data)

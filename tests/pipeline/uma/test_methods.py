@@ -57,6 +57,15 @@ def test_every_c3t_head_fits_and_gives_one_logit_per_class(head: str) -> None:
 
 
 def test_unknown_method_error_lists_the_known_methods() -> None:
-    with pytest.raises(UnknownNameError, match="c3t, ca, st"):
+    with pytest.raises(UnknownNameError, match="known uma methods: c3t, ca, early_fusion"):
         build_method("cca")
     assert set(METHODS) >= {"st", "ca", "c3t"}
+
+
+@pytest.mark.parametrize("baseline", ["early_fusion", "feature_fusion", "late_fusion"])
+def test_fusion_baselines_learn_video_and_predict_from_either_modality_alone(baseline: str) -> None:
+    model, test = fit(synthetic_arrays(), baseline, FAST.model_copy(update={"epochs": 30}))
+    acc = {r["modality"]: r["accuracy"] for r in evaluate(model, test, ["imu", "video", "both"],
+                                                          ["clean"], seed=0)}
+    assert acc["video"] >= 2.5 / N_CLASSES, acc
+    assert 0.0 <= acc["imu"] <= 1.0 and model.logits(test.imu, None).shape == (test.labels.size, N_CLASSES)
