@@ -36,7 +36,7 @@ REFERENCE = "supervised_imu"
 
 class UmaConfig(StageConfig):
     teacher_key: str = "mobilenetv2_imagenet"  # features/<key>.zarr
-    methods: tuple[str, ...] = ("st", "ca", "c3t")
+    methods: tuple[str, ...] = ("st", "ca", "c3t", "early_fusion", "feature_fusion", "late_fusion")
     seeds: tuple[int, ...] = (0, 1, 2)
     fractions: tuple[float, float, float, float] = (0.4, 0.4, 0.1, 0.1)
     modalities: tuple[str, ...] = MODALITIES

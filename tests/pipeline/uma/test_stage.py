@@ -21,7 +21,8 @@ SETTINGS = {"latent": 16, "hidden": 32, "t_rec": 4, "epochs": 40, "batch_size": 
 
 def config(**kw: object) -> UmaConfig:
     values = {"teacher_key": "tiny", "seeds": (0, 1), "settings": UmaSettings(**SETTINGS),
-              "noises": ("clean", "shift", "dilation"), "map_classes": 3}
+              "noises": ("clean", "shift", "dilation"), "map_classes": 3,
+              "methods": ("st", "ca", "c3t")}
     return UmaConfig(**(values | kw))
 
 
