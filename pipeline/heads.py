@@ -23,12 +23,12 @@ TEACHER_PROJECTORS = ("random_mlp", "identity")
 
 
 class StudentProjector(nn.Module):
-    """Linear(in, hidden) - BatchNorm - GELU - Linear(hidden, out)."""
+    """Linear(in, hidden, no bias) - BatchNorm - GELU - Linear(hidden, out)."""
 
     def __init__(self, in_dim: int, hidden_dim: int = 2048, out_dim: int = 128):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(in_dim, hidden_dim),
+            nn.Linear(in_dim, hidden_dim, bias=False),  # a bias before BatchNorm is a no-op
             nn.BatchNorm1d(hidden_dim),
             nn.GELU(),
             nn.Linear(hidden_dim, out_dim),

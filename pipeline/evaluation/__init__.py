@@ -1,0 +1,1 @@
+"""Evaluation of exported encoders on frozen features."""

@@ -1,0 +1,198 @@
+"""Stage ``distill``: windows.zarr + features/<teacher>.zarr -> runs/<ds>/<run>/.
+
+Trains a student IMU encoder to match a frozen video teacher's stored features (COMODO by
+default) and writes into the run folder:
+
+    encoder.safetensors  the student encoder, projector removed
+    encoder.json         its StudentSpec, parameter count, CPU latency and lineage
+    checkpoint.pt        everything needed to resume (also written during training)
+    metrics.json         the last epoch's numbers, best val anchor accuracy, facts of the run
+    history.csv          one row per epoch: train_loss, val_loss, val_anchor_acc, lr, seconds
+
+Re-running with the same config and inputs resumes from checkpoint.pt (``num_workers`` and
+``checkpoint_every`` may differ: they do not change the result); a different config or
+different input stores start the run over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+import torch
+from pydantic import Field
+
+from comodo.pipeline.config import StageConfig
+from comodo.pipeline.objectives import objective_params
+from comodo.pipeline.stages.common import DatasetPaths
+from comodo.pipeline.students import StudentSpec
+from comodo.pipeline.training.export import export_encoder
+from comodo.pipeline.training.loader import PairSource
+from comodo.pipeline.training.model import HeadSettings, build_model
+from comodo.pipeline.training.trainer import BatchHook, TrainData, Trainer, TrainSettings
+from comodo.stores.chunked import ChunkedStore
+from comodo.stores.errors import ConfigError, StoreIntegrityError
+from comodo.stores.index import read_table
+from comodo.stores.provenance import config_hash
+
+log = logging.getLogger(__name__)
+
+
+class DistillConfig(StageConfig):
+    student: str = "cnn1d"
+    student_options: dict[str, Any] = Field(default_factory=dict)
+    reduction: Literal["concat", "mean"] | None = None  # None: the student's own default
+    objective: str = "comodo"
+    teacher: str = "timesformer"  # features/<teacher>.zarr
+    teacher_array: str = "pooled"
+    teacher_projector: Literal["random_mlp", "identity"] = "random_mlp"
+    projector_hidden: int = Field(2048, ge=1)
+    projector_dim: int = Field(128, ge=1)
+    queue_size: int = Field(4096, ge=0)
+    queue_init: Literal["train_sample", "empty"] = "train_sample"
+    teacher_temperature: float = Field(0.1, gt=0)
+    student_temperature: float = Field(0.05, gt=0)
+    temperature: float = Field(0.07, gt=0)  # infonce
+    learn_temperature: bool = False
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.05, ge=0)
+    warmup_fraction: float = Field(0.1, ge=0, le=1)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    seed: int = 0
+    num_workers: int = Field(0, ge=0)
+    buffer_chunks: int = Field(4, ge=1)
+    checkpoint_every: int = Field(200, ge=0)  # batches; 0: at epoch ends only
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    train_split: str = "train"
+    val_split: str = "val"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; under torchrun each process takes its LOCAL_RANK GPU."""
+    import os
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but no CUDA device is visible; "
+                          "use device: auto or cpu")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.cuda.set_device(device)
+    return device
+
+
+def open_inputs(cfg: DistillConfig, data_dir: Path, dataset: str
+                ) -> tuple[pl.DataFrame, ChunkedStore, ChunkedStore]:
+    """windows.parquet and the two stores, checked complete and row-aligned."""
+    paths = DatasetPaths(Path(data_dir), dataset)
+    index = read_table(str(paths.windows_index))
+    windows = ChunkedStore.open(str(paths.windows_store), expect={"stage": "windows"})
+    features = ChunkedStore.open(str(paths.features(cfg.teacher)), expect={"stage": "features"})
+    for store in (windows, features):
+        store.require_complete()
+        if store.n_rows != len(index):
+            raise StoreIntegrityError(
+                f"{store.url} has {store.n_rows} rows but {paths.windows_index} has {len(index)}; "
+                f"rows must align: re-run the stage that wrote {store.url}"
+            )
+    if not np.array_equal(index["window_id"].to_numpy(), np.arange(len(index))):
+        raise StoreIntegrityError(f"{paths.windows_index}: window_id must equal the row number")
+    return index, windows, features
+
+
+def train_data(cfg: DistillConfig, index: pl.DataFrame, windows: ChunkedStore,
+               features: ChunkedStore) -> TrainData:
+    split = index["split"].to_numpy()
+    usable = np.ones(len(index), dtype=bool)
+    if "valid" in features.names:  # rejected windows of the features stage
+        usable = np.asarray(features.array("valid")[:], dtype=bool)
+    train_keep = usable & (split == cfg.train_split)
+    if not train_keep.any():
+        raise ConfigError(f"no usable window has split {cfg.train_split!r} in {windows.url}; "
+                          f"splits present: {sorted(set(split.tolist()))}")
+    labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
+    source = PairSource(windows.url, features.url, "imu", cfg.teacher_array)
+    return TrainData(source, windows.chunk_rows, train_keep,
+                     usable & (split == cfg.val_split), labels)
+
+
+def check_config(cfg: DistillConfig) -> None:
+    if cfg.learn_temperature and "temperature" not in objective_params(cfg.objective):
+        raise ConfigError(f"learn_temperature needs an objective with a temperature "
+                          f"(infonce); objective {cfg.objective!r} has none")
+
+
+def run(cfg: DistillConfig, data_dir: Path, dataset: str, out_dir: Path,
+        on_batch_end: BatchHook | None = None) -> dict[str, Any]:
+    """Train (or resume) the run in ``out_dir``; returns the metrics written to metrics.json."""
+    check_config(cfg)
+    index, windows, features = open_inputs(cfg, data_dir, dataset)
+    data = train_data(cfg, index, windows, features)
+    _rows, n_channels, n_samples = windows.array("imu").shape
+    spec = StudentSpec(cfg.student, n_channels, n_samples, cfg.reduction, cfg.student_options)
+    heads = HeadSettings(
+        teacher_dim=int(features.array(cfg.teacher_array).shape[1]),
+        projector_hidden=cfg.projector_hidden, projector_dim=cfg.projector_dim,
+        teacher_projector=cfg.teacher_projector, queue_size=cfg.queue_size,
+        learned_temperature=cfg.temperature if cfg.learn_temperature else None,
+    )
+    model = build_model(spec, heads, cfg.seed)
+    lineage = {"windows": windows.provenance.to_dict(), "features": features.provenance.to_dict()}
+    # settings that do not change the result may differ between a run and its resumption
+    result_cfg = cfg.model_dump(mode="json", exclude={"num_workers", "checkpoint_every"})
+    run_hash = config_hash({"config": result_cfg, "inputs": lineage})
+    out_dir = Path(out_dir)
+    trainer = Trainer(model, data, _settings(cfg), resolve_device(cfg.device),
+                      out_dir / "checkpoint.pt", run_hash, on_batch_end)
+    history = trainer.run(on_epoch_end=lambda h: write_history(out_dir, h))
+    if not trainer.env.is_main:
+        return {}
+    record = export_encoder(model.student, spec, out_dir, {
+        "teacher": cfg.teacher, "objective": cfg.objective, "dataset": dataset,
+        "config_hash": run_hash, "inputs": lineage,
+    })
+    metrics = _metrics(cfg, dataset, history, record, data, trainer)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log.info("distill %s: %d epochs, val_anchor_acc %s; encoder in %s", dataset,
+             len(history), metrics["val_anchor_acc"], out_dir)
+    return metrics
+
+
+def _settings(cfg: DistillConfig) -> TrainSettings:
+    values = {"teacher_temperature": cfg.teacher_temperature,
+              "student_temperature": cfg.student_temperature, "temperature": cfg.temperature}
+    return TrainSettings(
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        warmup_fraction=cfg.warmup_fraction, schedule=cfg.schedule, seed=cfg.seed,
+        num_workers=cfg.num_workers, buffer_chunks=cfg.buffer_chunks,
+        checkpoint_every=cfg.checkpoint_every, objective=cfg.objective,
+        objective_values=values, queue_init=cfg.queue_init,
+    )
+
+
+def write_history(out_dir: Path, history: list[dict[str, Any]]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(history).write_csv(out_dir / "history.csv")
+
+
+def _metrics(cfg: DistillConfig, dataset: str, history: list[dict[str, Any]],
+             record: dict[str, Any], data: TrainData, trainer: Trainer) -> dict[str, Any]:
+    last = history[-1]
+    accs = [h["val_anchor_acc"] for h in history if h.get("val_anchor_acc") is not None]
+    return {
+        "dataset": dataset, "student": cfg.student, "objective": cfg.objective,
+        "teacher": cfg.teacher, "epochs": len(history),
+        "train_loss": last["train_loss"], "val_loss": last.get("val_loss"),
+        "val_anchor_acc": last.get("val_anchor_acc"),
+        "best_val_anchor_acc": max(accs) if accs else None,
+        "n_train_windows": int(data.train_keep.sum()), "n_val_windows": int(data.val_keep.sum()),
+        "n_params": record["n_params"], "latency_ms_per_window": record["latency_ms_per_window"],
+        "samples_per_s": last.get("samples_per_s"), "device": str(trainer.device),
+        "world_size": trainer.env.world_size,
+    }

@@ -1,0 +1,1 @@
+"""Distillation training: paired-store streaming, the loop, checkpoints, DDP and export."""
