@@ -49,7 +49,8 @@ def test_cnn1d_default_is_joint_over_channels_and_near_one_and_a_half_million_pa
 
 
 def test_unknown_student_and_option_are_refused_with_the_valid_ones():
-    with pytest.raises(UnknownNameError, match="cnn1d, mantis, moment, transformer"):
+    known = "cnn1d, dlinear, informer, mantis, moment, timesnet, transformer"
+    with pytest.raises(UnknownNameError, match=known):
         build_student(StudentSpec("resnet", 3, 50))
     with pytest.raises(ConfigError, match="takes: widths, kernels, dropout"):
         build_student(StudentSpec("cnn1d", 3, 50, None, {"depth": 3}))
