@@ -36,7 +36,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import SVC
 
-from comodo.pipeline.evaluation.svm import C_GRID, MAX_TRAIN, TOP_K, stratified_cap
+from comodo.pipeline.evaluation.svm import C_GRID, MAX_TRAIN, TOP_K, rank_classes, stratified_cap
 from comodo.stores.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -150,10 +150,9 @@ def plain_svm_fit(train_x: np.ndarray, train_y: np.ndarray, seed: int = 0, n_job
     return SvmFit(search.best_estimator_, best_c, cv, n_folds, int(len(y)))
 
 
-def topk_accuracy(proba: np.ndarray, classes: np.ndarray, labels: np.ndarray,
+def topk_accuracy(ranked: np.ndarray, labels: np.ndarray,
                   ks: tuple[int, ...] = TOP_K) -> dict[str, float | None]:
-    """``acc@k``: the true label is among the k most probable classes (None without items)."""
-    ranked = classes[np.argsort(-proba, axis=1, kind="stable")]  # (N, K), best first
+    """``acc@k`` from (N, K) classes ranked best first (None without items)."""
     out: dict[str, float | None] = {}
     for k in ks:
         hit = (ranked[:, :k] == np.asarray(labels)[:, None]).any(axis=1)
@@ -162,18 +161,21 @@ def topk_accuracy(proba: np.ndarray, classes: np.ndarray, labels: np.ndarray,
 
 
 def score_fit(fit: SvmFit, test_x: np.ndarray, test_y: np.ndarray) -> dict[str, Any]:
-    """Acc@1/3/5 and the run's facts, keyed like ``svm.svm_protocol``; adds ``pred``/``proba``."""
-    proba = fit.model.predict_proba(np.asarray(test_x, dtype=np.float64))  # (N_test, K)
-    classes = fit.model.classes_
+    """Acc@1/3/5 and the run's facts, keyed like ``svm.svm_protocol``; adds ``pred``.
+
+    Classes are ranked as ``svm.rank_classes`` does: the SVM's own prediction first, the
+    other classes by Platt probability.
+    """
+    x = np.asarray(test_x, dtype=np.float64)
+    ranked = rank_classes(fit.model, x) if len(x) else np.zeros((0, 1), np.int64)  # (N, K)
     out: dict[str, Any] = {"best_C": fit.best_c, "cv_acc": fit.cv_acc, "n_train": fit.n_train,
                            "n_test": int(len(test_y)), "n_folds": fit.n_folds}
-    out.update(topk_accuracy(proba, classes, test_y))
-    out["pred"] = classes[np.argmax(proba, axis=1)] if len(proba) else np.zeros(0, np.int64)
-    out["proba"] = proba
+    out.update(topk_accuracy(ranked, test_y))
+    out["pred"] = ranked[:, 0]
     return out
 
 
 def fast_svm_protocol(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
                       test_y: np.ndarray, seed: int = 0, n_jobs: int = 2) -> dict[str, Any]:
-    """Drop-in for ``svm.svm_protocol``: same keys and answers, plus ``pred`` and ``proba``."""
+    """Drop-in for ``svm.svm_protocol``: same keys and answers, plus ``pred`` (top-1 class)."""
     return score_fit(fit_fast_svm(train_x, train_y, seed, n_jobs), test_x, test_y)
