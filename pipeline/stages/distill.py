@@ -28,6 +28,7 @@ from pydantic import Field
 
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.objectives import objective_params
+from comodo.pipeline.registry import OBJECTIVES, STUDENTS
 from comodo.pipeline.stages.common import DatasetPaths
 from comodo.pipeline.students import StudentSpec
 from comodo.pipeline.training.export import export_encoder
@@ -123,6 +124,9 @@ def train_data(cfg: DistillConfig, index: pl.DataFrame, windows: ChunkedStore,
 
 
 def check_config(cfg: DistillConfig) -> None:
+    """Fail on unknown names before any data is read."""
+    STUDENTS.get(cfg.student)
+    OBJECTIVES.get(cfg.objective)
     if cfg.learn_temperature and "temperature" not in objective_params(cfg.objective):
         raise ConfigError(f"learn_temperature needs an objective with a temperature "
                           f"(infonce); objective {cfg.objective!r} has none")

@@ -93,7 +93,7 @@ class Trainer:
             ckpt.WarmupSchedule.from_fraction(self.total_steps, settings.warmup_fraction,
                                               settings.schedule))
         self.epoch, self.batch, self.history = 0, 0, []
-        self.running = {"loss_sum": 0.0, "batches": 0, "samples": 0}
+        self.running = _fresh_running()
         if not self._resume():
             self._init_queue()
         self.ddp = self._wrap()
@@ -182,7 +182,13 @@ class Trainer:
         if self.env.is_main:
             batches = progress(batches, f"epoch {self.epoch}", total=n_batches - self.batch,
                                unit="batch")
-        for batch in batches:
+        stream = iter(batches)
+        while True:
+            waited = time.perf_counter()
+            batch = next(stream, None)
+            self.running["data_s"] += time.perf_counter() - waited  # time spent waiting for data
+            if batch is None:
+                break
             loss = self._step(batch)
             self.running["loss_sum"] += loss
             self.running["batches"] += 1
@@ -227,6 +233,7 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": round(seconds, 3),
             "samples_per_s": round(r["samples"] / seconds, 2) if seconds > 0 else None,
+            "data_wait_fraction": round(r["data_s"] / seconds, 4) if seconds > 0 else None,
         }
         if self.env.is_main:
             val = epoch_batches(self.data.source, self.data.val_keep, self.data.chunk_rows,
@@ -237,7 +244,7 @@ class Trainer:
         self.env.barrier()
         self.history.append(row)
         self.epoch, self.batch = self.epoch + 1, 0
-        self.running = {"loss_sum": 0.0, "batches": 0, "samples": 0}
+        self.running = _fresh_running()
         self._save()
         return row
 
@@ -254,6 +261,11 @@ class Trainer:
             "running": dict(self.running),
             "history": list(self.history),
         })
+
+
+def _fresh_running() -> dict[str, float]:
+    """Running sums of the current epoch (kept in checkpoints)."""
+    return {"loss_sum": 0.0, "batches": 0, "samples": 0, "data_s": 0.0}
 
 
 def _adamw(model: DistillModel, lr: float, weight_decay: float) -> torch.optim.AdamW:

@@ -98,6 +98,7 @@ def test_misaligned_index_is_refused(tmp_path):
         run(_cfg(), tmp_path, "ds", tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_distillation_transfers_class_structure_only_the_teacher_shows(tmp_path):
     # IMU: a weak class tone under strong random drift; teacher features: class prototypes
     write_paired_stores(tmp_path / "ds", 600, n_channels=3, n_samples=128, teacher_dim=32,

@@ -85,6 +85,30 @@ def test_checkpoint_holds_everything_needed_to_resume(data_dir, tmp_path):
     assert any(k.startswith("student.") for k in state["model"])
 
 
+class Crash(Exception):
+    pass
+
+
+def test_crash_mid_epoch_then_rerun_ends_with_the_uninterrupted_weights(data_dir, tmp_path):
+    cfg = _cfg(epochs=2, checkpoint_every=3)
+    run(cfg, data_dir, "ds", tmp_path / "straight")
+
+    def crash(epoch, batch):
+        if (epoch, batch) == (1, 4):
+            raise Crash
+
+    with pytest.raises(Crash):
+        run(cfg, data_dir, "ds", tmp_path / "crashed", on_batch_end=crash)
+    seen = []
+    run(cfg.model_copy(update={"num_workers": 1}), data_dir, "ds", tmp_path / "crashed",
+        on_batch_end=lambda epoch, batch: seen.append((epoch, batch)))
+    assert seen[0] == (1, 3)  # resumed at the last checkpoint, not from the start
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "crashed")
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+
+
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_weights(data_dir, tmp_path):
     cfg = _cfg(epochs=2, checkpoint_every=3)
     run(cfg, data_dir, "ds", tmp_path / "straight")
@@ -107,6 +131,7 @@ def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_weights(data_
     assert len(history.splitlines()) == 3  # header + 2 epochs
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_give_the_loss_of_one_process_on_the_same_global_batch(
         data_dir, tmp_path):
     # no dropout: each process would draw its own masks
