@@ -22,6 +22,7 @@ install: $(STAMP)
 demo: install
 	$(RUN) $(BIN)/dvc repro
 	$(RUN) $(BIN)/comodo-store ls data
+	$(RUN) $(BIN)/comodo summary
 
 test: install
 	$(RUN) COMODO_PROGRESS=0 $(BIN)/pytest -q

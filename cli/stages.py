@@ -82,3 +82,25 @@ def check_dataset(dataset: str = typer.Argument(..., help="name in params.yaml d
     recs, rejects = reader.scan()
     typer.echo(f"{dataset}: adapter {entry.adapter} at {entry.root}: "
                f"{len(recs)} recordings, {len(rejects)} rejected")
+
+
+@app.command()
+@cli_command
+def summary(metrics_dir: Path = typer.Option(Path("metrics"), help="where evaluate wrote its JSON"),
+            reports_dir: Path = typer.Option(Path("reports"), help="where report wrote its files")) -> None:
+    """Print SVM Acc@1/3/5 before and after distillation for every evaluated dataset."""
+    import json
+
+    from comodo.stores.errors import StoreNotFoundError
+
+    files = sorted(metrics_dir.glob("*/evaluate.json"))
+    if not files:
+        raise StoreNotFoundError(f"no {metrics_dir}/<dataset>/evaluate.json; run `dvc repro` first")
+    for path in files:
+        result = json.loads(path.read_text())
+        for row in result["rows"]:
+            typer.echo(f"{result['dataset']:12s} {row['variant']:12s} {row['method']:24s} SVM "
+                       f"acc@1 {100 * row['acc@1']:5.1f}  acc@3 {100 * row['acc@3']:5.1f}  "
+                       f"acc@5 {100 * row['acc@5']:5.1f}  (n_test={row['n_test']})")
+    for report in sorted(reports_dir.glob("*.html")):
+        typer.echo(f"report: {report}")

@@ -34,7 +34,13 @@ from pydantic import Field, model_validator
 
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.synthetic_motion import CLASSES, Trajectory, sample_params
-from comodo.pipeline.datasets.synthetic_render import Camera, background, encode_mp4, render_frames
+from comodo.pipeline.datasets.synthetic_render import (
+    SCENES,
+    Camera,
+    background,
+    encode_mp4,
+    render_frames,
+)
 from comodo.pipeline.progress import progress
 from comodo.stores.errors import ConfigError
 
@@ -168,7 +174,7 @@ def make_recording(seed: int, label: str, duration_s: float, imu_start_s: float,
     rng = np.random.default_rng(seed)
     traj = Trajectory(label, sample_params(label, rng))
     cam = Camera(size)
-    bg = background(rng, size)
+    bg = background(rng, size, SCENES[CLASSES.index(label) % len(SCENES)])
     n_frames = max(1, int(round(duration_s * fps)))
     frames = render_frames(traj, np.arange(n_frames) / fps, cam, bg)
 

@@ -48,8 +48,30 @@ class Camera:
         return np.stack([u, v], axis=-1)
 
 
-def background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A muted static room: vertical gradient, darker floor and a faint grid; (H, W, 3) float32."""
+SCENES = ("horizontal", "vertical", "checker", "diagonal", "dots", "rings", "plain")
+
+
+def _scene_pattern(scene: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """A muted multiplicative wall pattern in [0.8, 1.0] for one kind of place; (H, W) float32."""
+    period = rng.uniform(0.09, 0.14) * size
+    phase = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    waves = {
+        "horizontal": np.sin(2 * np.pi * yy / period + phase),
+        "vertical": np.sin(2 * np.pi * xx / period + phase),
+        "checker": np.sign(np.sin(2 * np.pi * xx / period + phase) * np.sin(2 * np.pi * yy / period)),
+        "diagonal": np.sin(2 * np.pi * (xx + yy) / (1.4 * period) + phase),
+        "dots": (np.cos(2 * np.pi * xx / period + phase) * np.cos(2 * np.pi * yy / period)) ** 8 * 2 - 1,
+        "rings": np.sin(2 * np.pi * np.hypot(xx - size / 2, yy - size / 2) / period + phase),
+        "plain": np.zeros((size, size), np.float32),
+    }
+    return (0.9 + 0.1 * waves[scene]).astype(np.float32)
+
+
+def background(rng: np.random.Generator, size: int, scene: str = "plain") -> np.ndarray:
+    """A muted static room (gradient, darker floor, faint grid) with the wall pattern of its
+    kind of place (``SCENES``): activities come with their scene, as in egocentric video,
+    while the IMU carries only the motion; (H, W, 3) float32."""
     top, bottom = rng.uniform(70, 170, 3), rng.uniform(60, 150, 3)
     top = top.mean() + 0.3 * (top - top.mean())  # keep the saturation low
     bottom = bottom.mean() + 0.3 * (bottom - bottom.mean())
@@ -57,6 +79,7 @@ def background(rng: np.random.Generator, size: int) -> np.ndarray:
     img = (1.0 - ramp) * top.astype(np.float32) + ramp * bottom.astype(np.float32)  # (H, 1, 3)
     img = np.broadcast_to(img, (size, size, 3)).copy()
     horizon = int(size * rng.uniform(0.6, 0.75))
+    img[:horizon] *= _scene_pattern(scene, rng, size)[:horizon, :, None]
     img[horizon:] *= 0.8
     step = max(8, size // 8)
     offset = int(rng.integers(0, step))
