@@ -108,6 +108,8 @@ class GlobalBatchNorm(nn.BatchNorm1d):
         if not (self.training and dist.is_available() and dist.is_initialized()
                 and dist.get_world_size() > 1):
             return super().forward(x)
+        dtype = x.dtype
+        x = x.float()  # statistics in float32 also under bf16 autocast
         dims = [0] if x.dim() == 2 else [0, 2]  # (N, F) or (N, F, L)
         count = torch.tensor([x.numel() / x.shape[1]], device=x.device, dtype=x.dtype)
         stats = torch.cat([x.sum(dim=dims), (x * x).sum(dim=dims), count])  # (2F + 1,)
@@ -127,7 +129,7 @@ class GlobalBatchNorm(nn.BatchNorm1d):
                 factor = self.momentum or 1.0 / float(self.num_batches_tracked)
                 self.running_mean.lerp_(mean.detach(), factor)
                 self.running_var.lerp_(unbiased.detach(), factor)
-        return out
+        return out.to(dtype)
 
 
 def convert_batchnorm(module: nn.Module) -> nn.Module:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import zarr
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from comodo.stores.chunked import ChunkedStore
@@ -105,7 +106,7 @@ class ChunkGroups(IterableDataset):
         for g in range(self.first_group + worker, len(self.plan.groups), n_workers):
             yield self._read_group(g, imu, feat)
 
-    def _read_group(self, g: int, imu, feat) -> dict[str, np.ndarray]:
+    def _read_group(self, g: int, imu: zarr.Array, feat: zarr.Array) -> dict[str, np.ndarray]:
         parts: dict[str, list[np.ndarray]] = {"imu": [], "feat": [], "row": []}
         for chunk in self.plan.groups[g]:
             sl = slice(chunk * self.chunk_rows, min((chunk + 1) * self.chunk_rows, len(self.keep)))

@@ -52,7 +52,8 @@ class DistillModel(nn.Module):
     def embed_teacher(self, feat_teacher: torch.Tensor) -> torch.Tensor:
         """Projected, L2-normalised teacher embeddings (B, D_z); never trained."""
         _batch, _dim = feat_teacher.shape  # (B, D_teacher)
-        return F.normalize(self.teacher_projector(feat_teacher.float()), dim=1)  # (B, D_z)
+        with torch.autocast(feat_teacher.device.type, enabled=False):  # anchors stay float32
+            return F.normalize(self.teacher_projector(feat_teacher.float()), dim=1)  # (B, D_z)
 
     def forward(self, imu: torch.Tensor, feat_teacher: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,7 +26,13 @@ from comodo.pipeline.objectives import bind_objective
 from comodo.pipeline.progress import progress
 from comodo.pipeline.training import checkpoint as ckpt
 from comodo.pipeline.training.distributed import DistEnv, convert_batchnorm
-from comodo.pipeline.training.loader import Batch, PairSource, epoch_batches, plan_epoch
+from comodo.pipeline.training.loader import (
+    Batch,
+    EpochPlan,
+    PairSource,
+    epoch_batches,
+    plan_epoch,
+)
 from comodo.pipeline.training.model import DistillModel
 from comodo.pipeline.training.validation import class_anchors, validate
 from comodo.stores.chunked import ChunkedStore
@@ -118,7 +124,7 @@ class Trainer:
             keep[self.queue_rows] = False  # the queue's windows sit out the first epoch
         return keep
 
-    def _plan(self, epoch: int):
+    def _plan(self, epoch: int) -> EpochPlan:
         return plan_epoch(self._keep(epoch), self.data.chunk_rows, self.s.seed, epoch,
                           self.s.buffer_chunks)
 
@@ -175,8 +181,7 @@ class Trainer:
         s = self.s
         self.model.train()
         keep = self._keep(self.epoch)
-        n_batches = plan_epoch(keep, self.data.chunk_rows, s.seed, self.epoch,
-                               s.buffer_chunks).n_batches(s.batch_size)
+        n_batches = self._plan(self.epoch).n_batches(s.batch_size)
         batches = epoch_batches(self.data.source, keep, self.data.chunk_rows, s.batch_size,
                                 s.seed, self.epoch, s.buffer_chunks, s.num_workers, self.batch)
         if self.env.is_main:

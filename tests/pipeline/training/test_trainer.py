@@ -131,7 +131,6 @@ def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_weights(data_
     assert len(history.splitlines()) == 3  # header + 2 epochs
 
 
-@pytest.mark.slow
 def test_two_gloo_processes_give_the_loss_of_one_process_on_the_same_global_batch(
         data_dir, tmp_path):
     # no dropout: each process would draw its own masks
