@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
 from comodo.cli.main import app
 from comodo.pipeline.config import dataset_entry, load_section, read_params
+from comodo.stores.errors import ConfigError
 
 
-def data_dir(params: str) -> Path:
-    return Path(read_params(params).get("data_dir", "data"))
+def data_dir(params: str) -> str:
+    """Top-level ``data_dir``: a local folder or an fsspec URL such as ``s3://bucket/prefix``."""
+    return str(read_params(params).get("data_dir", "data"))
+
+
+def storage_options(params: str) -> dict[str, Any]:
+    """Top-level ``storage_options`` (e.g. ``{endpoint_url: ...}``) for ``data_dir``."""
+    options = read_params(params).get("storage_options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"{params}: storage_options must be a mapping, found {type(options).__name__}")
+    return options
+
+
+SCHEDULER_OPTION = typer.Option(None, help="dask scheduler: local-cluster or tcp://HOST:PORT")
 
 
 @app.command()
@@ -37,7 +51,8 @@ def ingest(dataset: str = DATASET_OPTION, params: str = PARAMS_OPTION) -> None:
 
     cfg = load_section(IngestConfig, "ingest", params, dataset=dataset)
     entry = dataset_entry(read_params(params), dataset, params)
-    summary = run(cfg, data_dir(params), dataset, entry.adapter, entry.root, entry.options)
+    summary = run(cfg, data_dir(params), dataset, entry.adapter, entry.root, entry.options,
+                  storage_options(params))
     typer.echo(summary.line())
 
 
@@ -47,7 +62,7 @@ def imu(
     dataset: str = DATASET_OPTION,
     params: str = PARAMS_OPTION,
     workers: int = typer.Option(None, min=0, help="processes (0: all cores)"),
-    scheduler: str = typer.Option(None, help="dask scheduler address, tcp://HOST:PORT"),
+    scheduler: str = SCHEDULER_OPTION,
 ) -> None:
     """Clean, convert and resample every recording's IMU into imu.zarr."""
     from comodo.pipeline.stages.imu import ImuConfig, run
@@ -55,18 +70,25 @@ def imu(
     cfg = load_section(ImuConfig, "imu", params, dataset=dataset,
                        overrides={"workers": workers, "scheduler": scheduler})
     entry = dataset_entry(read_params(params), dataset, params)
-    summary = run(cfg, data_dir(params), dataset, entry.adapter, entry.root, entry.options)
+    summary = run(cfg, data_dir(params), dataset, entry.adapter, entry.root, entry.options,
+                  storage_options(params))
     typer.echo(summary.line())
 
 
 @app.command()
 @cli_command
-def windows(dataset: str = DATASET_OPTION, params: str = PARAMS_OPTION) -> None:
+def windows(
+    dataset: str = DATASET_OPTION,
+    params: str = PARAMS_OPTION,
+    workers: int = typer.Option(None, min=0, help="processes writing chunks (0: all cores)"),
+    scheduler: str = SCHEDULER_OPTION,
+) -> None:
     """Cut time-aligned IMU windows into windows.zarr + windows.parquet."""
     from comodo.pipeline.stages.windows import WindowsConfig, run
 
-    cfg = load_section(WindowsConfig, "windows", params, dataset=dataset)
-    summary = run(cfg, data_dir(params), dataset)
+    cfg = load_section(WindowsConfig, "windows", params, dataset=dataset,
+                       overrides={"workers": workers, "scheduler": scheduler})
+    summary = run(cfg, data_dir(params), dataset, storage_options(params))
     typer.echo(summary.line())
 
 

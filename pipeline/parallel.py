@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 from comodo.pipeline.progress import progress
@@ -64,9 +65,11 @@ def _map_multiprocessing(fn: Callable[[T], R], items: Sequence[T], n: int, desc:
     return [r for batch in results for r in batch]
 
 
-def _map_distributed(fn: Callable[[T], R], items: Sequence[T], n: int, scheduler: str, desc: str,
-                     unit: str) -> list[R]:
-    from dask.distributed import Client, LocalCluster, as_completed
+@contextmanager
+def dask_client(scheduler: str, n: int) -> Iterator[object]:
+    """A dask.distributed Client: on a new LocalCluster of ``n`` single-threaded worker
+    processes for "local-cluster", else connected to the scheduler at ``scheduler``."""
+    from dask.distributed import Client, LocalCluster
 
     cluster = None
     if scheduler == "local-cluster":
@@ -74,8 +77,36 @@ def _map_distributed(fn: Callable[[T], R], items: Sequence[T], n: int, scheduler
                                dashboard_address=None, silence_logs=logging.ERROR)
     client = Client(cluster if cluster is not None else scheduler)  # type: ignore[arg-type]
     try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def iter_distributed(fn: Callable[[T], R], items: Sequence[T], scheduler: str, workers: int = 0,
+                     ahead: int = 0) -> Iterator[R]:
+    """``fn(x) for x in items`` on a dask cluster, yielded in input order as they finish,
+    with at most ``ahead`` (default 4 per worker) tasks submitted and not yet yielded."""
+    n = workers or default_workers()
+    with dask_client(scheduler, n) as client:
+        limit = ahead or 4 * n
+        futures: list = []
+        for item in items:
+            futures.append(client.submit(fn, item, pure=False))  # type: ignore[attr-defined]
+            if len(futures) >= limit:
+                yield futures.pop(0).result()
+        while futures:
+            yield futures.pop(0).result()
+
+
+def _map_distributed(fn: Callable[[T], R], items: Sequence[T], n: int, scheduler: str, desc: str,
+                     unit: str) -> list[R]:
+    from dask.distributed import as_completed
+
+    with dask_client(scheduler, n) as client:
         batches = _batches(items, n * 4)
-        futures = [client.submit(_apply_batch, fn, b, pure=False) for b in batches]
+        futures = [client.submit(_apply_batch, fn, b, pure=False) for b in batches]  # type: ignore[attr-defined]
         position = {f.key: i for i, f in enumerate(futures)}
         results: list[list[R] | None] = [None] * len(batches)
         bar = progress(range(len(items)), desc=desc, total=len(items), unit=unit)
@@ -85,7 +116,3 @@ def _map_distributed(fn: Callable[[T], R], items: Sequence[T], n: int, scheduler
             for _ in batches[i]:
                 next(bar, None)
         return [r for batch in results for r in batch]  # type: ignore[union-attr]
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()

@@ -24,9 +24,22 @@ def join(url: str, *parts: str) -> str:
     return "/".join([base, *[p.strip("/") for p in parts]])
 
 
+ENDPOINT_VARIABLES = ("FSSPEC_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def with_defaults(url: str, storage_options: dict[str, Any]) -> dict[str, Any]:
+    """``storage_options`` plus an S3 endpoint from the standard environment variables
+    (``FSSPEC_S3_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``) when ``url``
+    is ``s3://`` and no ``endpoint_url`` was given; explicit options always win."""
+    if not str(url).startswith(("s3://", "s3a://")) or "endpoint_url" in storage_options:
+        return dict(storage_options)
+    endpoint = next((os.environ[v] for v in ENDPOINT_VARIABLES if os.environ.get(v)), None)
+    return {**storage_options, "endpoint_url": endpoint} if endpoint else dict(storage_options)
+
+
 def filesystem(url: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
     """Return the fsspec filesystem and the path within it for ``url``."""
-    fs, path = fsspec.core.url_to_fs(str(url), **storage_options)
+    fs, path = fsspec.core.url_to_fs(str(url), **with_defaults(url, storage_options))
     return fs, path
 
 
@@ -34,9 +47,9 @@ def zarr_store(url: str, read_only: bool = False, **storage_options: Any) -> zar
     """A zarr v3 store object for a local path or any fsspec URL."""
     if is_local(url):
         return zarr.storage.LocalStore(os.path.abspath(strip_file_scheme(url)), read_only=read_only)
-    return zarr.storage.FsspecStore.from_url(
-        str(url), read_only=read_only, storage_options=storage_options or None
-    )
+    options = with_defaults(url, storage_options)
+    return zarr.storage.FsspecStore.from_url(str(url), read_only=read_only,
+                                             storage_options=options or None)
 
 
 def exists(url: str, **storage_options: Any) -> bool:

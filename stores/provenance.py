@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from comodo.stores import fs
 from comodo.stores.errors import ProvenanceMismatchError
 
 SCHEMA_VERSION = 1
@@ -40,10 +41,11 @@ def hash_bytes(chunks: Iterable[bytes]) -> str:
     return digest.hexdigest()[:16]
 
 
-def hash_file(path: str, block: int = 1 << 20) -> str:
-    """sha256 (16 hex digits) of a file's bytes."""
+def hash_file(path: str, block: int = 1 << 20, **storage_options: Any) -> str:
+    """sha256 (16 hex digits) of a file's bytes; ``path`` may be any fsspec URL."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    filesystem, inner = fs.filesystem(path, **storage_options)
+    with filesystem.open(inner, "rb") as fh:
         while data := fh.read(block):
             digest.update(data)
     return digest.hexdigest()[:16]

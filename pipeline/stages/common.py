@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any
 
 from comodo.pipeline.datasets.base import Reject, rejects_frame
+from comodo.stores import fs
 from comodo.stores.errors import RejectLimitError
 from comodo.stores.index import write_table
 
@@ -15,40 +19,53 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DatasetPaths:
-    """Where a dataset's stage outputs live: ``<data_dir>/<dataset>/...``."""
+    """Where a dataset's stage outputs live: ``<data_dir>/<dataset>/...``, as URL strings.
 
-    data_dir: Path
+    ``data_dir`` is a local folder or any fsspec URL (``s3://bucket/prefix``);
+    ``storage_options`` go to every read and write (an S3 endpoint also comes from
+    ``AWS_ENDPOINT_URL`` / ``FSSPEC_S3_ENDPOINT_URL``, see ``comodo.stores.fs``).
+    """
+
+    data_dir: str | PathLike[str]
     dataset: str
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def root(self) -> Path:
-        return Path(self.data_dir) / self.dataset
+    def options(self) -> dict[str, Any]:
+        return dict(self.storage_options)
 
     @property
-    def recordings(self) -> Path:
-        return self.root / "recordings.parquet"
+    def root(self) -> str:
+        return fs.join(os.fspath(self.data_dir), self.dataset)
 
     @property
-    def imu_store(self) -> Path:
-        return self.root / "imu.zarr"
+    def recordings(self) -> str:
+        return fs.join(self.root, "recordings.parquet")
 
     @property
-    def imu_index(self) -> Path:
-        return self.root / "imu.parquet"
+    def imu_store(self) -> str:
+        return fs.join(self.root, "imu.zarr")
 
     @property
-    def windows_store(self) -> Path:
-        return self.root / "windows.zarr"
+    def imu_index(self) -> str:
+        return fs.join(self.root, "imu.parquet")
 
     @property
-    def windows_index(self) -> Path:
-        return self.root / "windows.parquet"
+    def windows_store(self) -> str:
+        return fs.join(self.root, "windows.zarr")
 
-    def rejects(self, stage: str) -> Path:
-        return self.root / "rejects" / f"{stage}.parquet"
+    @property
+    def windows_index(self) -> str:
+        return fs.join(self.root, "windows.parquet")
 
-    def features(self, teacher_key: str) -> Path:
-        return self.root / "features" / f"{teacher_key}.zarr"
+    def rejects(self, stage: str) -> str:
+        return fs.join(self.root, "rejects", f"{stage}.parquet")
+
+    def features(self, teacher_key: str) -> str:
+        return fs.join(self.root, "features", f"{teacher_key}.zarr")
+
+    def exists(self, url: str) -> bool:
+        return fs.exists(url, **self.options)
 
 
 @dataclass(frozen=True)
@@ -76,7 +93,7 @@ def finish_rejects(paths: DatasetPaths, stage: str, rejects: list[Reject], total
     """Log and write every reject, then fail if too many inputs were skipped."""
     for r in rejects:
         log.warning("%s rejected %s %s: %s", stage, r.kind, r.item, r.reason)
-    write_table(rejects_frame(rejects), str(paths.rejects(stage)))
+    write_table(rejects_frame(rejects), paths.rejects(stage), **paths.options)
     counted = [r for r in rejects if r.kind != "class"]
     if total and len(counted) / total > max_fraction:
         raise RejectLimitError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from os import PathLike
 from typing import Any, Literal
 
 import numpy as np
@@ -79,10 +79,10 @@ def _check_channels(results: list[_Result]) -> tuple[list[str], list[str], list[
     return list(common[0]), list(common[1]), rejects
 
 
-def run(cfg: ImuConfig, data_dir: Path, dataset: str, adapter: str, root: str,
-        options: dict[str, Any]) -> StageSummary:
-    paths = DatasetPaths(Path(data_dir), dataset)
-    recs = read_table(str(paths.recordings))
+def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: str, root: str,
+        options: dict[str, Any], storage_options: dict[str, Any] | None = None) -> StageSummary:
+    paths = DatasetPaths(data_dir, dataset, storage_options or {})
+    recs = read_table(paths.recordings, **paths.options)
     reader = make_adapter(adapter, root, dataset, options)
     items = [(reader, rec, cfg) for rec in recs.iter_rows(named=True)]
     outputs = map_parallel(_process_one, items, cfg.workers, cfg.scheduler, desc="imu", unit="rec")
@@ -97,7 +97,7 @@ def run(cfg: ImuConfig, data_dir: Path, dataset: str, adapter: str, root: str,
     results = [r for r in results if r.recording_id not in bad]
     finish_rejects(paths, "imu", rejects, len(items), cfg.max_reject_fraction)
     index = _write(cfg, paths, results, channels, units)
-    write_table(index, str(paths.imu_index))
+    write_table(index, paths.imu_index, **paths.options)
     return StageSummary("imu", dataset, "recordings", len(items), len(results), len(rejects))
 
 
@@ -110,14 +110,15 @@ def _write(cfg: ImuConfig, paths: DatasetPaths, results: list[_Result], channels
                          "n_samples": len(seg.values), "t0_s": seg.t0_s, "rate_hz": seg.rate_hz})
             start += len(seg.values)
     values = np.concatenate([s.values for r in results for s in r.segments])
-    prov = Provenance("imu", config_hash(cfg), hash_file(str(paths.recordings)), details={
+    prov = Provenance("imu", config_hash(cfg), hash_file(paths.recordings, **paths.options), details={
         "channels": channels, "units": units, "steps": results[0].steps,
         "target_rate_hz": cfg.target_rate_hz, "scale": cfg.scale,
     })
-    store = ChunkedStore.create(str(paths.imu_store), len(values), cfg.chunk_rows,
+    store = ChunkedStore.create(paths.imu_store, len(values), cfg.chunk_rows,
                                 {"imu": ArraySpec((len(channels),), "float32", cfg.codec)}, prov,
                                 attrs={"channels": channels, "units": units,
-                                       "segments_index": "../imu.parquet"})
+                                       "segments_index": "../imu.parquet"},
+                                storage_options=paths.options)
     for chunk in store.pending_chunks():
         store.write_chunk(chunk, {"imu": values[store.chunk_slice(chunk)]})
     return pl.DataFrame(rows, schema={"recording_id": pl.String, "segment": pl.Int64,

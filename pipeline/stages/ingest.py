@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from os import PathLike
 from typing import Any
 
 from comodo.pipeline.config import StageConfig
@@ -25,9 +25,10 @@ def make_adapter(adapter: str, root: str, dataset: str, options: dict[str, Any])
     return DATASETS.get(adapter)(root, dataset=dataset, **options)
 
 
-def run(cfg: IngestConfig, data_dir: Path, dataset: str, adapter: str, root: str,
-        options: dict[str, Any]) -> StageSummary:
-    paths = DatasetPaths(Path(data_dir), dataset)
+def run(cfg: IngestConfig, data_dir: str | PathLike[str], dataset: str, adapter: str, root: str,
+        options: dict[str, Any], storage_options: dict[str, Any] | None = None) -> StageSummary:
+    """Raw inputs stay where ``root`` says (local); outputs go under ``data_dir`` (any URL)."""
+    paths = DatasetPaths(data_dir, dataset, storage_options or {})
     reader = make_adapter(adapter, root, dataset, options)
     recs, rejects = reader.scan()
     total = len(recs) + len(rejects)
@@ -37,5 +38,5 @@ def run(cfg: IngestConfig, data_dir: Path, dataset: str, adapter: str, root: str
             f"expected {reader.layout}"
         )
     finish_rejects(paths, "ingest", rejects, total, cfg.max_reject_fraction)
-    write_table(recordings_frame(recs), str(paths.recordings))
+    write_table(recordings_frame(recs), paths.recordings, **paths.options)
     return StageSummary("ingest", dataset, "recordings", total, len(recs), len(rejects))

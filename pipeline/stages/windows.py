@@ -11,13 +11,15 @@ samples are real.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass
+from os import PathLike
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
 from comodo.pipeline.config import StageConfig
+from comodo.pipeline.parallel import map_parallel
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects
 from comodo.pipeline.windowing import WINDOWS_SCHEMA, cut_tiles, cut_whole, drop_small_classes
 from comodo.stores.chunked import ArraySpec, ChunkedStore
@@ -36,15 +38,17 @@ class WindowsConfig(StageConfig):
     chunk_rows: int = 256
     codec: Literal["zstd", "blosc-lz4", "none"] = "blosc-lz4"
     max_reject_fraction: float = 0.2
+    workers: int = 1  # processes writing chunks (0: all cores)
+    scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
 
 
-def run(cfg: WindowsConfig, data_dir: Path, dataset: str) -> StageSummary:
-    paths = DatasetPaths(Path(data_dir), dataset)
-    recs = read_table(str(paths.recordings))
-    segs = read_table(str(paths.imu_index))
-    imu = ChunkedStore.open(str(paths.imu_store), expect={"stage": "imu"})
+def run(cfg: WindowsConfig, data_dir: str | PathLike[str], dataset: str,
+        storage_options: dict[str, Any] | None = None) -> StageSummary:
+    paths = DatasetPaths(data_dir, dataset, storage_options or {})
+    recs = read_table(paths.recordings, **paths.options)
+    segs = read_table(paths.imu_index, **paths.options)
+    imu = ChunkedStore.open(paths.imu_store, expect={"stage": "imu"}, storage_options=paths.options)
     imu.require_complete()
-    samples = np.asarray(imu.array("imu")[:])  # (S, C)
     rate = float(segs["rate_hz"][0]) if len(segs) else 0.0
     if cfg.mode == "tile":
         n_per = round(cfg.window_s * rate)
@@ -62,8 +66,8 @@ def run(cfg: WindowsConfig, data_dir: Path, dataset: str) -> StageSummary:
         raise InputDataError(f"windows {dataset}: no window could be cut; see {paths.rejects('windows')}")
     classes = sorted({r["label"] for r in rows})
     index = _index_frame(rows, classes)
-    _write_store(cfg, paths, imu, samples, rows, n_per, rate, classes)
-    write_table(index, str(paths.windows_index))
+    _write_store(cfg, paths, imu, rows, n_per, rate, classes)
+    write_table(index, paths.windows_index, **paths.options)
     dropped = in_recordings - kept_recordings
     log.info("windows %s: %d windows from %d recordings, %d classes",
              dataset, len(rows), kept_recordings, len(classes))
@@ -77,25 +81,48 @@ def _index_frame(rows: list[dict], classes: list[str]) -> pl.DataFrame:
     return pl.DataFrame(table, schema=WINDOWS_SCHEMA).select(list(WINDOWS_SCHEMA))
 
 
-def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, samples: np.ndarray,
-                 rows: list[dict], n_per: int, rate: float, classes: list[str]) -> None:
+def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, rows: list[dict],
+                 n_per: int, rate: float, classes: list[str]) -> None:
     channels = imu.group.attrs["channels"]
-    prov = Provenance("windows", config_hash(cfg), hash_file(str(paths.imu_index)), details={
-        "imu_config_hash": imu.provenance.config_hash, "rate_hz": rate, "window_s": cfg.window_s,
-        "mode": cfg.mode, "channels": channels, "units": imu.group.attrs["units"],
-    })
+    prov = Provenance("windows", config_hash(cfg), hash_file(paths.imu_index, **paths.options),
+                      details={"imu_config_hash": imu.provenance.config_hash, "rate_hz": rate,
+                               "window_s": cfg.window_s, "mode": cfg.mode, "channels": channels,
+                               "units": imu.group.attrs["units"]})
     store = ChunkedStore.create(
-        str(paths.windows_store), len(rows), cfg.chunk_rows,
+        paths.windows_store, len(rows), cfg.chunk_rows,
         {"imu": ArraySpec((len(channels), n_per), "float32", cfg.codec)}, prov,
         index="../windows.parquet",
         attrs={"channels": channels, "units": imu.group.attrs["units"], "rate_hz": rate,
                "window_s": cfg.window_s if cfg.mode == "tile" else n_per / rate, "classes": classes},
+        storage_options=paths.options,
     )
-    for chunk in store.pending_chunks():
-        block = np.zeros((len(range(*store.chunk_slice(chunk).indices(len(rows)))),
-                          len(channels), n_per), np.float32)
-        for k, r in enumerate(rows[store.chunk_slice(chunk)]):
-            piece = samples[r["sample_start"] : r["sample_start"] + r["n_valid"]]  # (n_valid, C)
-            block[k, :, : len(piece)] = piece.T
-        store.write_chunk(chunk, {"imu": block})
+    spans = [(r["sample_start"], r["n_valid"]) for r in rows]
+    jobs = [_ChunkJob(paths.windows_store, paths.imu_store, paths.options, chunk, len(channels), n_per,
+                      spans[store.chunk_slice(chunk)]) for chunk in store.pending_chunks()]
+    map_parallel(_write_chunk, jobs, cfg.workers, cfg.scheduler, desc="windows", unit="chunk")
 
+
+@dataclass(frozen=True)
+class _ChunkJob:
+    """One chunk of windows.zarr: its windows' (sample_start, n_valid) in imu.zarr."""
+
+    windows_url: str
+    imu_url: str
+    options: dict[str, Any]
+    chunk: int
+    n_channels: int
+    n_per: int
+    spans: list[tuple[int, int]]
+
+
+def _write_chunk(job: _ChunkJob) -> None:
+    """Cut one chunk's windows from the IMU store and write them; runs in any worker process."""
+    imu = ChunkedStore.open(job.imu_url, storage_options=job.options).array("imu")
+    lo = min(start for start, _ in job.spans)
+    hi = max(start + n for start, n in job.spans)
+    samples = np.asarray(imu[lo:hi])  # (hi - lo, C)
+    block = np.zeros((len(job.spans), job.n_channels, job.n_per), np.float32)
+    for k, (start, n_valid) in enumerate(job.spans):
+        block[k, :, :n_valid] = samples[start - lo : start - lo + n_valid].T
+    store = ChunkedStore.open(job.windows_url, mode="r+", storage_options=job.options)
+    store.write_chunk(job.chunk, {"imu": block})

@@ -12,6 +12,7 @@ past the video's end): counted rejects, never a crash.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from comodo.pipeline.parallel import iter_distributed
 from comodo.pipeline.video.decode import WindowRequest, decode_windows
 from comodo.pipeline.video.preprocess import resize_crop
 from comodo.pipeline.video.sampling import target_times, window_bounds_error
@@ -132,8 +134,13 @@ def _keep(item: TaskResult) -> TaskResult:
 
 
 def iter_tasks(tasks: Sequence[VideoTask], spec: FrameSpec, num_workers: int,
-               pin_memory: bool = False) -> Iterator[TaskResult]:
-    """Task results in task order; ``num_workers`` decode processes (0: in this process)."""
+               pin_memory: bool = False, scheduler: str | None = None) -> Iterator[TaskResult]:
+    """Task results in task order; ``num_workers`` decode processes (0: in this process), or
+    the workers of a dask cluster when ``scheduler`` is set ("local-cluster" or tcp://...)."""
+    if scheduler is not None:
+        yield from iter_distributed(functools.partial(decode_task, spec=spec), tasks, scheduler,
+                                    num_workers)
+        return
     if num_workers == 0:
         for task in tasks:
             yield decode_task(task, spec)
