@@ -6,7 +6,7 @@ import typer
 
 from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
 from comodo.cli.main import app
-from comodo.cli.stages import data_dir
+from comodo.cli.stages import SCHEDULER_OPTION, data_dir, storage_options
 from comodo.pipeline.config import load_section
 from comodo.stores.errors import ConfigError
 
@@ -29,11 +29,13 @@ def features(
     params: str = PARAMS_OPTION,
     shard: str = typer.Option("0/1", "--shard", help="this process's part i/n of the store's chunks"),
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides params)"),
+    scheduler: str = SCHEDULER_OPTION,
 ) -> None:
     """Extract frozen teacher embeddings of every window into features/<key>.zarr."""
     from comodo.pipeline.stages.features import FeaturesConfig, run
 
     part = parse_shard(shard)
-    cfg = load_section(FeaturesConfig, "features", params, dataset=dataset, overrides={"device": device})
-    summary = run(cfg, data_dir(params), dataset, shard=part)
+    cfg = load_section(FeaturesConfig, "features", params, dataset=dataset,
+                       overrides={"device": device, "scheduler": scheduler})
+    summary = run(cfg, data_dir(params), dataset, shard=part, storage_options=storage_options(params))
     typer.echo(summary.line())

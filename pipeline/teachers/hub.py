@@ -1,8 +1,9 @@
 """Finding Hugging Face checkpoints (local folder or hub cache) and loading them strictly.
 
 ``resolve_checkpoint`` accepts a local folder (``config.json`` + ``model.safetensors`` /
-sharded safetensors / ``pytorch_model.bin``) or a hub id. Hub ids are read from the HF cache;
-they are downloaded only when the hub is reachable and ``HF_HUB_OFFLINE`` is not set.
+sharded safetensors / ``pytorch_model.bin``) or a hub id. Hub ids are read from the HF cache
+without touching the network; files missing there are downloaded only when
+``HF_HUB_OFFLINE`` is not set (and the hub is reachable).
 
 ``load_strict`` (our own modules) and ``raise_if_not_strict`` (a transformers loading
 report) make any missing, unexpected or misshapen key a ``ModelLoadError`` naming the keys,
@@ -55,6 +56,13 @@ def hub_offline() -> bool:
     return any(f.strip().lower() in {"1", "true", "yes", "on"} for f in flags)
 
 
+def _cache_dir() -> str | None:
+    """The HF cache as the environment says now (huggingface_hub reads it once, at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    return os.path.join(os.environ["HF_HOME"], "hub") if os.environ.get("HF_HOME") else None
+
+
 def _looks_local(model: str) -> bool:
     return model.startswith((".", "/", "~")) or os.path.isdir(os.path.expanduser(model))
 
@@ -71,14 +79,18 @@ def _local_files(folder: Path) -> list[Path]:
 
 
 def _hub_file(model: str, filename: str, revision: str | None) -> Path | None:
+    """A file of a hub repo: from the HF cache first, then (unless offline) the hub."""
     from huggingface_hub import hf_hub_download
 
-    try:
-        return Path(hf_hub_download(model, filename, revision=revision,
-                                    local_files_only=hub_offline()))
-    except Exception as err:  # not in the repo, not cached, no network: all mean "not here"
-        log.debug("%s: %s not available: %s", model, filename, err)
-        return None
+    for local_only in (True, False):
+        if not local_only and hub_offline():
+            break
+        try:
+            return Path(hf_hub_download(model, filename, revision=revision, cache_dir=_cache_dir(),
+                                        local_files_only=local_only))
+        except Exception as err:  # not in the repo, not cached, no network: all mean "not here"
+            log.debug("%s: %s not available (local_only=%s): %s", model, filename, local_only, err)
+    return None
 
 
 def _hub_folder(model: str, revision: str | None) -> Path:

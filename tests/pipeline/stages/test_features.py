@@ -94,7 +94,8 @@ def test_stage_writes_pooled_frames_valid_rejects_and_provenance(inputs, tmp_pat
     details = store.provenance.details
     assert details["model_id"] == str(inputs["model"]) and details["pooling"] == "mean"
     assert details["mean"] == [0.45] * 3 and details["image_size"] == 32 and details["dtype"] == "float16"
-    assert {"weights_hash", "transformers_version", "frame_sampling", "compute"} <= set(details)
+    assert {"weights_hash", "transformers_version", "frame_sampling"} <= set(details)
+    assert details["compute"] == "cpu/float32"  # fp32 on CPU unless precision asks otherwise
     assert store.index == "../../windows.parquet"
     rejects = pl.read_parquet(data / "ds" / "rejects" / "features.parquet")
     assert rejects["item"].to_list() == ["0", "13", "14"] and set(rejects["kind"]) == {"window"}
@@ -217,3 +218,10 @@ def test_cli_runs_the_stage_and_reports_bad_shards(inputs, tmp_path, monkeypatch
     assert "features ds: 15 windows in = 12 kept + 3 rejected" in result.output
     bad = cli.invoke(app, ["features", "--dataset", "ds", "--params", str(params), "--shard", "2/2"])
     assert bad.exit_code == 1 and "need 0 <= i < n" in bad.output
+
+
+@pytest.mark.slow
+def test_decoding_on_a_local_dask_cluster_gives_the_same_store(inputs, reference, tmp_path):
+    data = write_windows(tmp_path / "data", inputs["rows"])
+    run(config(inputs, scheduler="local-cluster", num_workers=2), data, "ds")
+    assert store_files(data / "ds" / "features" / "timesformer.zarr") == reference

@@ -217,3 +217,20 @@ def test_legacy_q_v_biases_left_at_zero_by_the_loader_are_restored(tiny_videomae
     assert report["unexpected_keys"] == set()
     bias = net.videomae.encoder.layer[1].attention.attention.value.bias
     torch.testing.assert_close(bias, saved["videomae.encoder.layer.1.attention.attention.v_bias"])
+
+
+def test_hub_id_is_read_from_the_hf_cache_offline(tiny_timesformer, monkeypatch, tmp_path):
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--acme--tiny-timesformer"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for path in tiny_timesformer.iterdir():
+        (snapshot / path.name).write_bytes(path.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    teacher = build_teacher("timesformer", model="acme/tiny-timesformer")
+    local = build_teacher("timesformer", model=str(tiny_timesformer))
+    assert teacher.info.model_id == "acme/tiny-timesformer" and teacher.info.revision == commit
+    assert teacher.weights_hash == local.weights_hash
