@@ -4,8 +4,10 @@
    16,384 x 128 queue) trained by the Trainer from a store, against the same model's
    forward + backward + step on tensors already in memory. The gap is the data path
    (chunk reads, shuffling, batch assembly, DataLoader hand-off). On a shared machine the
-   two timings drift apart with the load, so the Trainer's own measure is reported too:
-   ``data_wait_fraction``, the share of the epoch spent waiting for the next batch.
+   two wall timings drift apart with the load, so the runs are interleaved, CPU time of the
+   main process is reported beside wall time (with workers the reading moves to other
+   processes), and so is the Trainer's own ``data_wait_fraction``, the share of the epoch
+   spent waiting for the next batch.
 2. Queue loss: the COMODO loss forward + backward alone, as a share of the in-memory step.
 3. Memory: peak RSS (process tree) of one data-only epoch over generated random stores of
    10K and 100K windows, streaming (chunk groups) vs a loader that reads the whole store
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,7 +40,7 @@ from comodo.pipeline.students import StudentSpec
 from comodo.pipeline.training.loader import PairSource, epoch_batches
 from comodo.pipeline.training.model import HeadSettings, build_model
 from comodo.pipeline.training.synthetic import write_paired_stores
-from comodo.pipeline.training.trainer import TrainData, Trainer, TrainSettings
+from comodo.pipeline.training.trainer import BatchHook, TrainData, Trainer, TrainSettings
 from comodo.stores.chunked import ChunkedStore
 
 CHANNELS, SAMPLES, TEACHER_DIM, BATCH, QUEUE = 6, 1000, 768, 128, 16384
@@ -50,24 +53,6 @@ def _model():
     return model
 
 
-def in_memory_step_s(steps: int) -> float:
-    """Median seconds of one full step on tensors already in memory."""
-    model = _model().train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    imu, feat = torch.randn(BATCH, CHANNELS, SAMPLES), torch.randn(BATCH, TEACHER_DIM)
-
-    def step() -> None:
-        z_student, z_teacher = model(imu, feat)
-        loss = comodo(z_teacher, z_student, model.queue.features())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        model.queue.enqueue(z_teacher)
-
-    step()
-    return median_time(step, steps)[0]
-
-
 def loss_step_s(steps: int) -> float:
     """Median seconds of the COMODO loss forward + backward with a full queue."""
     z_student = torch.randn(BATCH, 128, requires_grad=True)
@@ -76,24 +61,74 @@ def loss_step_s(steps: int) -> float:
     return median_time(lambda: comodo(z_teacher, z_student, queue).backward(), steps)[0]
 
 
-def trainer_step_s(root: Path, n_windows: int, workers: int, chunk_rows: int) -> dict[str, float]:
-    """Median seconds per step of the Trainer streaming from the store, and epoch wall time."""
+def _trainer(root: Path, n_windows: int, workers: int, chunk_rows: int, tmp: Path,
+             hook: BatchHook | None = None) -> Trainer:
+    """A fresh Trainer over the whole store (its checkpoint in a new folder under ``tmp``)."""
+    tmp = Path(tempfile.mkdtemp(dir=tmp))
     source = PairSource(str(root / "windows.zarr"), str(root / "features" / "t.zarr"))
     keep = np.ones(n_windows, dtype=bool)
     data = TrainData(source, chunk_rows, keep, np.zeros(n_windows, bool), np.zeros(n_windows, int))
     settings = TrainSettings(epochs=1, batch_size=BATCH, num_workers=workers,
                              checkpoint_every=0, queue_init="empty")
-    stamps: list[float] = []
+    return Trainer(_model(), data, settings, torch.device("cpu"), tmp / "checkpoint.pt",
+                   "bench", on_batch_end=hook)
+
+
+def _clock() -> tuple[float, float]:
+    """(wall, CPU of this process): CPU time barely moves with other users' load."""
+    return time.perf_counter(), time.process_time()
+
+
+def in_memory_steps(root: Path, n_windows: int, chunk_rows: int, tmp: Path) -> np.ndarray:
+    """(steps, 2) wall and CPU seconds of Trainer steps on batches read beforehand."""
+    trainer = _trainer(root, n_windows, 0, chunk_rows, tmp)
+    batches = list(epoch_batches(trainer.data.source, trainer.data.train_keep, chunk_rows,
+                                 BATCH, 0, 0, buffer_chunks=4))
+    times = []
+    for batch in batches:
+        start = _clock()
+        trainer.step(batch)
+        times.append(np.subtract(_clock(), start))
+    return np.array(times[1:])  # drop the first (warm-up) step
+
+
+def streamed_steps(root: Path, n_windows: int, workers: int, chunk_rows: int,
+                   tmp: Path) -> tuple[np.ndarray, float]:
+    """(steps, 2) wall and CPU seconds between consecutive streamed steps; data-wait share."""
+    stamps: list[tuple[float, float]] = []
+    trainer = _trainer(root, n_windows, workers, chunk_rows, tmp,
+                       hook=lambda e, b: stamps.append(_clock()))
+    history = trainer.run()
+    return np.diff(np.array(stamps), axis=0)[1:], history[-1]["data_wait_fraction"]
+
+
+def throughput(root: Path, n_windows: int, rounds: int) -> dict[str, Any]:
+    """In-memory and streamed epochs interleaved, so machine load hits both alike."""
+    times: dict[str, list[np.ndarray]] = {"in_memory": [], "workers0": [], "workers2": []}
+    waits: dict[str, list[float]] = {"workers0": [], "workers2": []}
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(_model(), data, settings, torch.device("cpu"),
-                          Path(tmp) / "checkpoint.pt", "bench",
-                          on_batch_end=lambda e, b: stamps.append(time.perf_counter()))
-        start = time.perf_counter()
-        history = trainer.run()
-        wall = time.perf_counter() - start
-    steps = np.diff(stamps)[1:]  # drop the first (start-up) step
-    return {"step_s": float(np.median(steps)), "epoch_s": wall, "steps": len(stamps),
-            "data_wait_fraction": history[-1]["data_wait_fraction"]}
+        for _ in range(rounds):
+            times["in_memory"].append(in_memory_steps(root, n_windows, 256, Path(tmp)))
+            for workers in (0, 2):
+                steps, wait = streamed_steps(root, n_windows, workers, 256, Path(tmp))
+                times[f"workers{workers}"].append(steps)
+                waits[f"workers{workers}"].append(wait)
+    med = {k: np.median(np.concatenate(v), axis=0) for k, v in times.items()}  # (wall, cpu)
+    out: dict[str, Any] = {"in_memory": {
+        "step_s": med["in_memory"][0], "cpu_step_s": med["in_memory"][1],
+        "samples_per_s": BATCH / med["in_memory"][0],
+        "steps": sum(len(t) for t in times["in_memory"])}}
+    for key in ("workers0", "workers2"):
+        wall, cpu = med[key]
+        out[f"trainer_{key}"] = {
+            "step_s": wall, "cpu_step_s": cpu, "samples_per_s": BATCH / wall,
+            "steps": sum(len(t) for t in times[key]),
+            "data_path_overhead_wall": 1 - med["in_memory"][0] / wall,
+            "data_path_overhead_cpu_main_process": 1 - med["in_memory"][1] / cpu,
+            "data_wait_fraction": statistics.median(waits[key]),
+        }
+    return {k: {n: float(v) if isinstance(v, np.floating) else v for n, v in d.items()}
+            for k, d in out.items()}
 
 
 # ---------------------------------------------------------------------- memory (child process)
@@ -158,7 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rss-child", nargs=2, metavar=("KIND", "STORE"))
     parser.add_argument("--windows", type=int, default=2048, help="throughput store size")
-    parser.add_argument("--steps", type=int, default=8, help="timed in-memory steps")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved timing rounds")
     parser.add_argument("--memory-sizes", type=int, nargs=2, default=[10_000, 100_000])
     parser.add_argument("--memory-samples", type=int, default=200, help="T of the memory stores")
     args = parser.parse_args()
@@ -170,20 +205,13 @@ def main() -> None:
                               "queue": QUEUE, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        memory_step = in_memory_step_s(args.steps)
-        loss_step = loss_step_s(4 * args.steps)
-        result["in_memory"] = {"step_s": memory_step, "samples_per_s": BATCH / memory_step}
-        result["queue_loss"] = {"step_s": loss_step, "share_of_step": loss_step / memory_step}
         write_paired_stores(root / "tp", args.windows, CHANNELS, SAMPLES, TEACHER_DIM,
                             chunk_rows=256, teacher_key="t", splits=(1.0, 0.0, 0.0))
-        for workers in (0, 2):
-            res = trainer_step_s(root / "tp", args.windows, workers, 256)
-            res["samples_per_s"] = BATCH / res["step_s"]
-            res["data_path_overhead"] = 1 - memory_step / res["step_s"]
-            result[f"trainer_workers{workers}"] = res
+        result.update(throughput(root / "tp", args.windows, args.rounds))
+        loss_step = loss_step_s(32)
+        result["queue_loss"] = {"step_s": loss_step,
+                                "share_of_step": loss_step / result["in_memory"]["step_s"]}
         result["memory"] = memory(root, args.memory_sizes, args.memory_samples)
-    result["median_of"] = {"in_memory_steps": args.steps, "loss_steps": 4 * args.steps,
-                           "trainer_steps": args.windows // BATCH - 1}
     write_result("training", result)
     print(json.dumps(result, indent=2))
 

@@ -194,7 +194,7 @@ class Trainer:
             self.running["data_s"] += time.perf_counter() - waited  # time spent waiting for data
             if batch is None:
                 break
-            loss = self._step(batch)
+            loss = self.step(batch)
             self.running["loss_sum"] += loss
             self.running["batches"] += 1
             self.running["samples"] += len(batch)
@@ -204,7 +204,7 @@ class Trainer:
             if self.on_batch_end is not None:
                 self.on_batch_end(self.epoch, self.batch - 1)
 
-    def _step(self, batch: Batch) -> float:
+    def step(self, batch: Batch) -> float:
         """teacher -> student -> loss -> backward/step -> enqueue; returns the global loss."""
         n_global = len(batch)
         local = self.env.rank_slice(n_global)
