@@ -9,12 +9,22 @@ from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any
 
+from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.base import Reject, rejects_frame
 from comodo.stores import fs
 from comodo.stores.errors import RejectLimitError
 from comodo.stores.index import write_table
 
 log = logging.getLogger(__name__)
+
+
+EXECUTION_FIELDS = frozenset({"workers", "scheduler"})  # how a stage runs, never what it writes
+
+
+def output_config(cfg: StageConfig) -> dict[str, Any]:
+    """The config fields that shape a stage's output: what its provenance hashes, so a run on
+    a dask cluster and a single-process run write the same bytes."""
+    return cfg.model_dump(mode="json", exclude=set(EXECUTION_FIELDS))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from comodo.pipeline import signal
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.base import Reject
 from comodo.pipeline.parallel import map_parallel
-from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects
+from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
 from comodo.pipeline.stages.ingest import make_adapter
 from comodo.stores.chunked import ArraySpec, ChunkedStore
 from comodo.stores.errors import InputDataError
@@ -110,7 +110,8 @@ def _write(cfg: ImuConfig, paths: DatasetPaths, results: list[_Result], channels
                          "n_samples": len(seg.values), "t0_s": seg.t0_s, "rate_hz": seg.rate_hz})
             start += len(seg.values)
     values = np.concatenate([s.values for r in results for s in r.segments])
-    prov = Provenance("imu", config_hash(cfg), hash_file(paths.recordings, **paths.options), details={
+    inputs = hash_file(paths.recordings, **paths.options)
+    prov = Provenance("imu", config_hash(output_config(cfg)), inputs, details={
         "channels": channels, "units": units, "steps": results[0].steps,
         "target_rate_hz": cfg.target_rate_hz, "scale": cfg.scale,
     })

@@ -20,7 +20,7 @@ import polars as pl
 
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.parallel import map_parallel
-from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects
+from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
 from comodo.pipeline.windowing import WINDOWS_SCHEMA, cut_tiles, cut_whole, drop_small_classes
 from comodo.stores.chunked import ArraySpec, ChunkedStore
 from comodo.stores.errors import InputDataError
@@ -84,7 +84,7 @@ def _index_frame(rows: list[dict], classes: list[str]) -> pl.DataFrame:
 def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, rows: list[dict],
                  n_per: int, rate: float, classes: list[str]) -> None:
     channels = imu.group.attrs["channels"]
-    prov = Provenance("windows", config_hash(cfg), hash_file(paths.imu_index, **paths.options),
+    prov = Provenance("windows", config_hash(output_config(cfg)), hash_file(paths.imu_index, **paths.options),
                       details={"imu_config_hash": imu.provenance.config_hash, "rate_hz": rate,
                                "window_s": cfg.window_s, "mode": cfg.mode, "channels": channels,
                                "units": imu.group.attrs["units"]})

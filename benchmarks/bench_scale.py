@@ -1,0 +1,124 @@
+"""Scaling of the imu and features stages from 1 to 2 worker processes, and bytes per window.
+
+imu: ``--hours`` of generated 100 Hz IMU (as in bench_imu) through the imu stage with
+``workers`` 1 and 2 (dask's multiprocessing scheduler). features: ``--windows`` 5 s windows
+of generated videos through ``mobilenetv2_imagenet`` on CPU, one process with one teacher
+thread (``--shard 0/1``) against two such processes at once (``--shard 0/2`` and ``1/2``,
+the multi-GPU recipe of docs/SCALE.md). Bytes per window: each array's chunk files on disk
+divided by its rows, with the codecs of params.yaml (blosc-lz4 IMU, zstd float16 features).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import polars as pl
+
+from benchmarks.bench_imu import generate, run_comodo
+from benchmarks.common import median_time, write_result
+from comodo.pipeline.stages import imu
+from comodo.pipeline.video.encode import textured_frames, write_mp4
+from comodo.pipeline.windowing import WINDOWS_SCHEMA
+from comodo.stores.chunked import ChunkedStore
+
+FEATURES = {"teacher": "mobilenetv2_imagenet", "key": "bench", "frames": 4, "chunk_rows": 16,
+            "batch_size": 16, "num_workers": 0, "threads": 1, "device": "cpu"}
+SCRIPT = """
+import json, sys
+from comodo.pipeline.stages.features import FeaturesConfig, run
+shard = (int(sys.argv[3]), int(sys.argv[4]))
+run(FeaturesConfig(**json.loads(sys.argv[1])), sys.argv[2], "bench", shard=shard)
+"""
+
+
+def bytes_per_window(url: str) -> dict[str, float]:
+    store = ChunkedStore.open(url)
+    return {name: sum(p.stat().st_size for p in Path(url, name).rglob("*") if p.is_file()) / store.n_rows
+            for name in store.names}
+
+
+def make_videos(root: Path, n_windows: int) -> Path:
+    """Videos of 60 s at 10 fps, 96x128, cut into 5 s windows; windows.parquet under data/."""
+    rows = []
+    for v in range(-(-n_windows // 12)):
+        path = write_mp4(root / "raw" / f"v{v}.mp4", textured_frames(600, 96, 128, seed=v), fps=10.0)
+        for k in range(min(12, n_windows - len(rows))):
+            rows.append({"window_id": len(rows), "recording_id": f"v{v}", "label": "x", "label_id": 0,
+                         "subject": "s", "split": "train", "video_path": str(path), "video_kind": "mp4",
+                         "video_start_s": 5.0 * k, "video_end_s": 5.0 * k + 5, "imu_start_s": 5.0 * k,
+                         "imu_end_s": 5.0 * k + 5, "n_valid": 1000})
+    (root / "data" / "bench").mkdir(parents=True)
+    pl.DataFrame(rows, schema=WINDOWS_SCHEMA).write_parquet(root / "data" / "bench" / "windows.parquet")
+    return root / "data"
+
+
+def run_shards(data: Path, n: int) -> None:
+    shutil.rmtree(data / "bench" / "features", ignore_errors=True)
+    env = {**os.environ, "COMODO_PROGRESS": "0"}
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(SCRIPT), json.dumps(FEATURES),
+                               str(data), str(i), str(n)], env=env, stderr=subprocess.PIPE)
+             for i in range(n)]
+    for proc in procs:
+        _, err = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"features shard failed: {err.decode()[-2000:]}")
+
+
+def bench_imu(work: Path, hours: float, repeats: int) -> dict:
+    paths = generate(work / "raw", hours)
+    out: dict = {"hours": len(paths) * 1800 / 3600, "files": len(paths)}
+    for workers in (1, 2):
+        data = work / f"data{workers}"
+        run_comodo(paths, data, workers)  # writes recordings.parquet and the windows store once
+        t, runs = median_time(lambda w=workers, d=data: imu.run(imu.ImuConfig(workers=w), d, "bench", "ego4d",
+                                                                 str(work / "raw"), {}), repeats)
+        out[f"{workers}proc"] = {"median_s": t, "runs_s": runs}
+    out["speedup_2_vs_1"] = out["1proc"]["median_s"] / out["2proc"]["median_s"]
+    store = str(work / "data1" / "bench" / "windows.zarr")
+    out["bytes_per_window"] = {"windows.zarr": bytes_per_window(store)}
+    return out
+
+
+def bench_features(work: Path, n_windows: int, repeats: int) -> dict:
+    data = make_videos(work, n_windows)
+    out: dict = {"windows": n_windows, "teacher": FEATURES["teacher"], "frames": FEATURES["frames"]}
+    for n in (1, 2):
+        t, runs = median_time(lambda n=n: run_shards(data, n), repeats)
+        out[f"{n}proc"] = {"median_s": t, "runs_s": runs, "windows_per_s": n_windows / t}
+    out["speedup_2_vs_1"] = out["1proc"]["median_s"] / out["2proc"]["median_s"]
+    store = str(data / "bench" / "features" / "bench.zarr")
+    out["bytes_per_window"] = {"features.zarr": bytes_per_window(store)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--hours", type=float, default=20.0)
+    parser.add_argument("--windows", type=int, default=96)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    work = Path(tempfile.mkdtemp(prefix="comodo-bench-scale-"))
+    try:
+        start = time.perf_counter()
+        result = {"cores": len(os.sched_getaffinity(0)), "repeats": args.repeats,
+                  "imu": bench_imu(work / "imu", args.hours, args.repeats),
+                  "features": bench_features(work / "features", args.windows, args.repeats)}
+        result["wall_s"] = time.perf_counter() - start
+        write_result("scale", result)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
