@@ -4,11 +4,11 @@ For tests and benchmarks of the trainer before real stores exist; the layout fol
 docs/CONTRACTS.md. Two kinds of content:
 
 - ``random``: IMU and teacher features are independent Gaussian noise (throughput/memory).
-- ``hidden_class``: each class owns a frequency that is present in every channel at a low
-  amplitude, buried under strong class-independent sinusoids with random frequencies and
-  amplitudes; the teacher feature is the class's random prototype plus noise. The class is
-  plain in the teacher features but hard to see in raw IMU, so a student has something to
-  learn from the teacher.
+- ``hidden_class``: each class owns a frequency, present in every channel as a weak tone
+  under a strong class-independent random walk, offset and trend; the teacher feature is
+  the class's random prototype plus noise. The class is plain in the teacher features but
+  hard to see in raw IMU (a randomly initialised encoder + SVM stays near chance), so a
+  student has something to learn from the teacher.
 """
 
 from __future__ import annotations
@@ -52,19 +52,9 @@ def write_paired_stores(
     split = rng.choice(["train", "val", "test"], size=n_windows, p=list(splits))
     root.mkdir(parents=True, exist_ok=True)
     write_table(_index(labels, split, n_classes), str(root / "windows.parquet"))
-    windows = ChunkedStore.create(
-        str(root / "windows.zarr"), n_windows, chunk_rows,
-        {"imu": ArraySpec((n_channels, n_samples), "float32", "none")},
-        Provenance("windows", "synthetic", f"seed{seed}"), index="../windows.parquet",
-        attrs={"classes": [f"class{k}" for k in range(n_classes)], "rate_hz": 200.0},
-    )
-    arrays = {"pooled": ArraySpec((teacher_dim,), "float16", "none")}
-    if valid_fraction is not None:
-        arrays["valid"] = ArraySpec((), "bool", "none")
-    features = ChunkedStore.create(
-        str(root / "features" / f"{teacher_key}.zarr"), n_windows, chunk_rows, arrays,
-        Provenance("features", "synthetic", f"seed{seed}"), index="../../windows.parquet",
-    )
+    windows, features = _create_stores(root, n_windows, chunk_rows, (n_channels, n_samples),
+                                       teacher_dim, n_classes, teacher_key, seed,
+                                       valid_fraction is not None)
     prototypes = rng.normal(size=(n_classes, teacher_dim)).astype(np.float32)
     freqs = np.linspace(4, n_samples / 8, n_classes)
     for chunk in range(windows.n_chunks):
@@ -82,6 +72,25 @@ def write_paired_stores(
         if valid_fraction is not None:
             block["valid"] = chunk_rng.random(len(ys)) < valid_fraction
         features.write_chunk(chunk, block)
+
+
+def _create_stores(root: Path, n_windows: int, chunk_rows: int, window: tuple[int, int],
+                   teacher_dim: int, n_classes: int, teacher_key: str, seed: int,
+                   with_valid: bool) -> tuple[ChunkedStore, ChunkedStore]:
+    windows = ChunkedStore.create(
+        str(root / "windows.zarr"), n_windows, chunk_rows,
+        {"imu": ArraySpec(window, "float32", "none")},
+        Provenance("windows", "synthetic", f"seed{seed}"), index="../windows.parquet",
+        attrs={"classes": [f"class{k}" for k in range(n_classes)], "rate_hz": 200.0},
+    )
+    arrays = {"pooled": ArraySpec((teacher_dim,), "float16", "none")}
+    if with_valid:
+        arrays["valid"] = ArraySpec((), "bool", "none")
+    features = ChunkedStore.create(
+        str(root / "features" / f"{teacher_key}.zarr"), n_windows, chunk_rows, arrays,
+        Provenance("features", "synthetic", f"seed{seed}"), index="../../windows.parquet",
+    )
+    return windows, features
 
 
 def _hidden_class_imu(rng: np.random.Generator, class_freq: np.ndarray, n_channels: int,
