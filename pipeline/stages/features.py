@@ -72,7 +72,7 @@ class FeaturesConfig(StageConfig):
     chunk_rows: int = Field(64, ge=1)
     codec: Literal["zstd", "blosc-lz4", "none"] = "zstd"
     decoder: Literal["auto", "pyav", "decord"] = "auto"
-    max_windows_per_task: int = Field(16, ge=1)
+    max_windows_per_task: int = Field(8, ge=1)  # windows per decode task (one video each)
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
 
 

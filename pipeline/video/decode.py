@@ -85,8 +85,15 @@ def decode_decord(path: str, requests: Sequence[WindowRequest]) -> Iterator[Wind
         raise InputDataError(f"video {path} could not be opened by decord ({err})") from None
     times -= times.min()
     period = 1.0 / (reader.get_avg_fps() or DEFAULT_DEPTH_FPS)
-    yield from _from_table(lambda idx: reader.get_batch(idx.tolist()).asnumpy(), times, period,
-                           requests, path)
+
+    def fetch(idx: np.ndarray) -> np.ndarray:
+        try:
+            return reader.get_batch(idx.tolist()).asnumpy()  # (k, H, W, 3)
+        except (decord.DECORDError, RuntimeError) as err:
+            raise InputDataError(f"video {path}: decord could not decode frames "
+                                 f"{idx[:4].tolist()}... ({err})") from None
+
+    yield from _from_table(fetch, times, period, requests, path)
 
 
 class _Frame:
