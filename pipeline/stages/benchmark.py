@@ -1,0 +1,113 @@
+"""Stage ``benchmark``: the paper's Table 1 for one dataset -> metrics/<ds>/benchmark.json.
+
+Every method of ``methods`` (kinds in ``benchmark_methods``: random init, a given pretrained
+encoder = zero-shot, distillation with an objective, label-trained students) is run once per
+seed of ``seeds``; each row holds the mean Acc@1/3/5 over seeds and their population std
+(``std@k``), plus the per-seed values. Distill runs start from the ``distill`` section,
+change only the objective, the seed and the method's ``distill`` keys, and are written to
+``runs/<ds>/benchmark/<objective>-seed<seed>/`` (an existing finished run is reused).
+
+The file follows the report's results schema (``pipeline.report.inputs``) with
+``"table": "benchmark"``, so ``comodo report`` renders it as its own table: rows methods,
+columns dataset x Acc@1/3/5.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from comodo.pipeline.config import StageConfig
+from comodo.pipeline.evaluation.probes import mean_std
+from comodo.pipeline.evaluation.supervised import SupervisedSettings
+from comodo.pipeline.stages.benchmark_methods import METHODS, Context, MethodSpec
+from comodo.pipeline.stages.distill import DistillConfig, check_config
+from comodo.pipeline.stages.evaluate import open_windows, split_rows
+
+log = logging.getLogger(__name__)
+
+TOP_K = (1, 3, 5)
+
+
+def default_methods() -> list[MethodSpec]:
+    return [
+        MethodSpec(name="random init", kind="random_init"),
+        MethodSpec(name="supervised", kind="supervised", svm_on_features=True),
+        MethodSpec(name="COMODO", kind="distill", objective="comodo"),
+        MethodSpec(name="InfoNCE", kind="distill", objective="infonce"),
+        MethodSpec(name="L2", kind="distill", objective="l2"),
+    ]
+
+
+class BenchmarkConfig(StageConfig):
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    methods: list[MethodSpec] = Field(default_factory=default_methods, min_length=1)
+    supervised_epochs: int = Field(30, ge=1)
+    supervised_batch_size: int = Field(32, ge=2)
+    supervised_lr: float = Field(1e-3, gt=0)
+    train_split: str = "train"
+    test_split: str = "test"
+    n_jobs: int = Field(2, ge=1)
+    table: str = "benchmark"  # the report table the rows go to
+
+
+def load_context(cfg: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: Path,
+                 dataset: str, runs_dir: Path) -> tuple[Context, list[str]]:
+    """The train and test windows in memory, with the method settings."""
+    index, store, classes = open_windows(data_dir, dataset)
+    labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
+    imu = store.array("imu")
+    x, y = {}, {}
+    for split in (cfg.train_split, cfg.test_split):
+        rows = split_rows(index, split, store.url)
+        x[split] = np.asarray(imu[rows.min() : rows.max() + 1], np.float32)[rows - rows.min()]
+        y[split] = labels[rows]
+    settings = SupervisedSettings(cfg.supervised_epochs, cfg.supervised_batch_size,
+                                  cfg.supervised_lr, distill_cfg.weight_decay)
+    ctx = Context(Path(data_dir), dataset, Path(runs_dir), distill_cfg, x, y, len(classes),
+                  settings, cfg.n_jobs, cfg.train_split, cfg.test_split)
+    return ctx, classes
+
+
+def aggregate(name: str, dataset: str, per_seed: list[dict[str, float]], seeds: list[int],
+              table: str) -> dict[str, Any]:
+    """One results row: mean and std over seeds of every score."""
+    row: dict[str, Any] = {"method": name, "dataset": dataset, "table": table,
+                           "n_seeds": len(per_seed), "seeds": list(seeds)}
+    for key in per_seed[0]:
+        mean, std = mean_std([s[key] for s in per_seed])
+        row[key] = mean
+        row[key.replace("acc@", "std@") if key.startswith("acc@") else f"std:{key}"] = std
+    row["per_seed"] = per_seed
+    return row
+
+
+def run(cfg: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: Path, dataset: str,
+        runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics")) -> dict[str, Any]:
+    """Run every method for every seed; write and return ``metrics/<ds>/benchmark.json``."""
+    for method in cfg.methods:  # unknown names fail before any training
+        METHODS.get(method.kind)
+    check_config(distill_cfg)
+    ctx, classes = load_context(cfg, distill_cfg, data_dir, dataset, runs_dir)
+    rows = []
+    for method in cfg.methods:
+        per_row: dict[str, list[dict[str, float]]] = {}
+        for seed in cfg.seeds:
+            for name, scores in METHODS.get(method.kind)(method, ctx, seed).items():
+                per_row.setdefault(name, []).append(scores)
+                log.info("benchmark %s %s seed %d: acc@1 %.3f", dataset, name, seed,
+                         scores["acc@1"])
+        rows += [aggregate(n, dataset, s, cfg.seeds, cfg.table) for n, s in per_row.items()]
+    record = {"dataset": dataset, "table": cfg.table, "classes": classes,
+              "student": ctx.spec.to_dict(), "teacher": distill_cfg.teacher,
+              "n_train": int(len(ctx.y[cfg.train_split])),
+              "n_test": int(len(ctx.y[cfg.test_split])), "rows": rows}
+    out = Path(metrics_dir) / dataset / f"{cfg.table}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2))
+    return record

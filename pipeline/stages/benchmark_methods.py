@@ -1,0 +1,145 @@
+"""The rows of the benchmark table, one registered kind each.
+
+A method kind maps (method, context, seed) to one or more named score dicts (``acc@1/3/5``
+fractions). Kinds:
+
+- ``random_init``: the student as a distill run with ``seed`` starts it, SVM protocol;
+- ``zero_shot``: an exported encoder (``checkpoint``: ``<dir>/encoder``), SVM protocol;
+- ``distill``: a distill run with the method's ``objective`` and ``seed``, SVM protocol;
+- ``supervised``: the student (or ``student``) + a linear head trained with cross-entropy
+  on the train split; the head's Acc@1/3/5 and, with ``svm_on_features``, a second row of
+  the SVM protocol on the encoder's (pre-head) features.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from comodo.pipeline.config import StageConfig
+from comodo.pipeline.evaluation.fast_svm import fast_svm_protocol
+from comodo.pipeline.evaluation.supervised import (
+    SupervisedSettings,
+    head_topk,
+    predict_logits,
+    train_supervised,
+)
+from comodo.pipeline.registry import Registry
+from comodo.pipeline.stages import distill
+from comodo.pipeline.students import StudentSpec, load_encoder
+from comodo.pipeline.training.model import build_initial_encoder
+from comodo.stores.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Scores = dict[str, float]
+MethodFn = Callable[["MethodSpec", "Context", int], dict[str, Scores]]
+METHODS: Registry = Registry("benchmark method kind")
+
+
+class MethodSpec(StageConfig):
+    """One row (or two, for supervised + SVM) of the table."""
+
+    name: str
+    kind: str
+    objective: str | None = None  # distill
+    distill: dict[str, Any] = Field(default_factory=dict)  # distill: extra DistillConfig keys
+    checkpoint: str | None = None  # zero_shot: exported encoder stem
+    student: str | None = None  # supervised: registry name (default: the distill student)
+    student_options: dict[str, Any] = Field(default_factory=dict)
+    svm_on_features: bool = False  # supervised: add "<name> (SVM)"
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a method needs: the dataset in memory and where runs go."""
+
+    data_dir: Path
+    dataset: str
+    runs_dir: Path
+    distill_cfg: distill.DistillConfig
+    x: dict[str, np.ndarray]  # split -> imu (N, C, T)
+    y: dict[str, np.ndarray]  # split -> label ids (N,)
+    n_classes: int
+    supervised: SupervisedSettings
+    n_jobs: int = 2
+    train: str = "train"
+    test: str = "test"
+
+    @property
+    def spec(self) -> StudentSpec:
+        _n, channels, samples = self.x[self.train].shape
+        cfg = self.distill_cfg
+        return StudentSpec(cfg.student, channels, samples, cfg.reduction, cfg.student_options)
+
+
+@torch.inference_mode()
+def encode_array(encoder: nn.Module, imu: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N, D) features of in-memory windows (N, C, T)."""
+    encoder = encoder.eval()
+    parts = [encoder(torch.as_tensor(np.asarray(imu[s : s + batch_size], np.float32))).numpy()
+             for s in range(0, len(imu), batch_size)]
+    return np.concatenate(parts)
+
+
+def svm_scores(encoder: nn.Module, ctx: Context, seed: int) -> Scores:
+    tr, te = ctx.train, ctx.test
+    out = fast_svm_protocol(encode_array(encoder, ctx.x[tr]), ctx.y[tr],
+                            encode_array(encoder, ctx.x[te]), ctx.y[te], seed, ctx.n_jobs)
+    return {k: float(out[k]) for k in ("acc@1", "acc@3", "acc@5", "cv_acc", "best_C")}
+
+
+@METHODS.register("random_init")
+def random_init(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
+    """The student at its seeded initialisation, SVM protocol."""
+    return {method.name: svm_scores(build_initial_encoder(ctx.spec, seed), ctx, seed)}
+
+
+@METHODS.register("zero_shot")
+def zero_shot(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
+    """A given pretrained encoder without distillation, SVM protocol."""
+    if not method.checkpoint:
+        raise ConfigError(f"benchmark method {method.name!r} (zero_shot) needs checkpoint: "
+                          f"the stem of an exported encoder (<dir>/encoder)")
+    encoder, _meta = load_encoder(method.checkpoint)
+    return {method.name: svm_scores(encoder, ctx, seed)}
+
+
+def distill_run_dir(ctx: Context, method: MethodSpec, seed: int) -> Path:
+    return ctx.runs_dir / ctx.dataset / "benchmark" / f"{method.objective}-seed{seed}"
+
+
+@METHODS.register("distill")
+def distilled(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
+    """A distill run with the method's objective and the seed, SVM protocol."""
+    if not method.objective:
+        raise ConfigError(f"benchmark method {method.name!r} (distill) needs objective")
+    values = {**ctx.distill_cfg.model_dump(), **method.distill,
+              "objective": method.objective, "seed": seed}
+    cfg = distill.DistillConfig.model_validate(values)
+    out_dir = distill_run_dir(ctx, method, seed)
+    distill.run(cfg, ctx.data_dir, ctx.dataset, out_dir)
+    encoder, _meta = load_encoder(out_dir / "encoder")
+    return {method.name: svm_scores(encoder, ctx, seed)}
+
+
+@METHODS.register("supervised")
+def supervised(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
+    """Student + linear head trained with labels: head Acc@k (+ SVM on its features)."""
+    base = ctx.spec
+    spec = (StudentSpec(method.student, base.n_channels, base.n_samples, None,
+                        method.student_options) if method.student else base)
+    model = train_supervised(spec, ctx.x[ctx.train], ctx.y[ctx.train], ctx.n_classes,
+                             ctx.supervised, seed)
+    rows = {method.name: head_topk(predict_logits(model, ctx.x[ctx.test]), ctx.y[ctx.test])}
+    if method.svm_on_features:
+        rows[f"{method.name} (SVM)"] = svm_scores(model.encoder, ctx, seed)
+    return rows
