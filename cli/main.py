@@ -47,7 +47,8 @@ def _register_stage_commands() -> None:
     """Each stage's CLI module adds its commands to ``app`` on import."""
     import importlib
 
-    for module in ("stages", "features", "distill", "uma", "evaluate", "report", "benchmark"):
+    for module in ("stages", "features", "distill", "uma", "evaluate", "report", "benchmark",
+                   "transfer"):
         importlib.import_module(f"comodo.cli.{module}")
 
 
