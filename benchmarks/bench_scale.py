@@ -111,10 +111,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="comodo-bench-scale-"))
     try:
         start = time.perf_counter()
-        result = {"cores": len(os.sched_getaffinity(0)), "repeats": args.repeats,
+        result = {"cores": len(os.sched_getaffinity(0)), "load_avg_1min_before": os.getloadavg()[0],
+                  "repeats": args.repeats,
                   "imu": bench_imu(work / "imu", args.hours, args.repeats),
                   "features": bench_features(work / "features", args.windows, args.repeats)}
         result["wall_s"] = time.perf_counter() - start
+        result["load_avg_1min_after"] = os.getloadavg()[0]  # > cores: other work shared the CPUs
         write_result("scale", result)
     finally:
         shutil.rmtree(work, ignore_errors=True)

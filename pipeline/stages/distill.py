@@ -91,7 +91,7 @@ def resolve_device(name: str) -> torch.device:
 def open_inputs(cfg: DistillConfig, data_dir: Path, dataset: str
                 ) -> tuple[pl.DataFrame, ChunkedStore, ChunkedStore]:
     """windows.parquet and the two stores, checked complete and row-aligned."""
-    paths = DatasetPaths(Path(data_dir), dataset)
+    paths = DatasetPaths(data_dir, dataset)
     index = read_table(str(paths.windows_index))
     windows = ChunkedStore.open(str(paths.windows_store), expect={"stage": "windows"})
     features = ChunkedStore.open(str(paths.features(cfg.teacher)), expect={"stage": "features"})

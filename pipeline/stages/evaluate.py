@@ -67,7 +67,7 @@ def split_rows(index: pl.DataFrame, split_name: str, where: str) -> np.ndarray:
 
 
 def open_windows(data_dir: Path, dataset: str) -> tuple[pl.DataFrame, ChunkedStore, list[str]]:
-    paths = DatasetPaths(Path(data_dir), dataset)
+    paths = DatasetPaths(data_dir, dataset)
     index = read_table(str(paths.windows_index))
     store = ChunkedStore.open(str(paths.windows_store), expect={"stage": "windows"})
     store.require_complete()

@@ -101,7 +101,7 @@ def eval_view(data: UmaData, rows: np.ndarray, norm: Normalizer) -> EvalView:
 
 def load_uma_data(data_dir: Path, dataset: str, teacher_key: str) -> UmaData:
     """Read windows.parquet, windows.zarr ``imu`` and features/<key>.zarr ``frames``."""
-    paths = DatasetPaths(Path(data_dir), dataset)
+    paths = DatasetPaths(data_dir, dataset)
     index = read_table(str(paths.windows_index)).sort("window_id")
     windows = ChunkedStore.open(str(paths.windows_store), expect={"stage": "windows"})
     feats = ChunkedStore.open(str(paths.features(teacher_key)), expect={"stage": "features"})
