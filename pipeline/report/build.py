@@ -128,13 +128,21 @@ def add_curves(doc: Document, found: Inputs, cfg: ReportConfig) -> None:
 
 
 def add_sweeps(doc: Document, found: Inputs, cfg: ReportConfig) -> None:
-    doc.add(Heading("Queue size"))
-    png = plots.sweep_png(found.sweeps, "Acc@1 against queue size") if found.sweeps else None
-    if png is None:
-        doc.add(Notes([f"no queue-size sweep ({cfg.metrics_dir}/<ds>/sweep_queue_size.json "
-                       "with points of value and acc@1): curve skipped"]))
-    else:
-        doc.add(Image("Acc@1 against queue size", png, "sweep_queue_size.png"))
+    doc.add(Heading("Sweeps"))
+    by_param: dict[str, list[dict[str, Any]]] = {}
+    for sweep in found.sweeps:
+        by_param.setdefault(str(sweep.get("param", "queue_size")), []).append(sweep)
+    for param, sweeps in by_param.items():
+        title = f"Acc@1 against {param}"
+        png = plots.sweep_png(sweeps, title)
+        if png is None:
+            notes = [str(s["note"]) for s in sweeps if s.get("note")]
+            doc.add(Notes([f"{param}: no points to draw" + (f" ({notes[0]})" if notes else "")]))
+        else:
+            doc.add(Image(title, png, f"sweep_{_slug(param)}.png"))
+    if not by_param:
+        doc.add(Notes([f"no sweep ({cfg.metrics_dir}/<ds>/sweep_<param>.json with points of "
+                       "value and acc@1): sweep curve skipped"]))
 
 
 def build(cfg: ReportConfig, root: Path = Path(".")) -> Document:

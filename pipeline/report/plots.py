@@ -103,16 +103,25 @@ def curves_png(history: pl.DataFrame, title: str) -> bytes | None:
 
 
 def sweep_png(sweeps: Sequence[dict[str, Any]], title: str) -> bytes | None:
-    """Acc@1 (+- std@1) against the swept value, one line per dataset, log x axis."""
+    """Acc@1 (+- std@1) against the swept value, one line per dataset.
+
+    Numeric values go on a log-2 x axis; any other values (``concat``/``mean``, objective
+    names) are categories in the order they were swept.
+    """
     fig, ax = plt.subplots(figsize=(5, 3.4))
     drawn = 0
+    values = [p.get("value") for s in sweeps for p in s["points"] if isinstance(p, dict)]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    categories = list(dict.fromkeys(str(v) for v in values))
     for sweep in sweeps:
-        points = sorted((p for p in sweep["points"] if isinstance(p, dict)
-                         and isinstance(p.get("value"), (int, float))
-                         and isinstance(p.get("acc@1"), (int, float))), key=lambda p: p["value"])
+        points = [p for p in sweep["points"] if isinstance(p, dict) and "value" in p
+                  and isinstance(p.get("acc@1"), (int, float))]
         if not points:
             continue
-        xs = np.array([p["value"] for p in points], dtype=np.float64)
+        if numeric:
+            points = sorted(points, key=lambda p: p["value"])
+        xs = np.array([p["value"] if numeric else categories.index(str(p["value"]))
+                       for p in points], dtype=np.float64)
         ys = 100 * np.array([p["acc@1"] for p in points])
         err = 100 * np.array([p.get("std@1") or 0.0 for p in points])
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=str(sweep.get("dataset", "?")))
@@ -120,7 +129,9 @@ def sweep_png(sweeps: Sequence[dict[str, Any]], title: str) -> bytes | None:
     if not drawn:
         plt.close(fig)
         return None
-    if ax.get_xlim()[0] > 0:
+    if not numeric:
+        ax.set_xticks(range(len(categories)), categories)
+    elif ax.get_xlim()[0] > 0:
         ax.set_xscale("log", base=2)
     ax.set_xlabel(str(sweeps[0].get("param", "queue_size")))
     ax.set_ylabel("Acc@1 (%)")

@@ -1,0 +1,35 @@
+"""`comodo sweep`: Acc@1/3/5 against one distill setting (queue size, pooling, temperatures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
+from comodo.cli.main import app
+from comodo.cli.stages import data_dir
+from comodo.pipeline.config import load_section
+
+
+@app.command()
+@cli_command
+def sweep(
+    dataset: str = DATASET_OPTION,
+    param: str = typer.Option(..., "--param", help="a key of sweep.params (a distill setting)"),
+    params: str = PARAMS_OPTION,
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where the sweep runs go"),
+    metrics_dir: Path = typer.Option(Path("metrics"), "--metrics-dir", help="where to write metrics"),
+) -> None:
+    """One distill run per value of the swept setting, judged by the SVM protocol."""
+    from comodo.pipeline.stages.distill import DistillConfig
+    from comodo.pipeline.stages.sweep import SweepConfig, run
+
+    cfg = load_section(SweepConfig, "sweep", params, dataset=dataset)
+    distill_cfg = load_section(DistillConfig, "distill", params, dataset=dataset)
+    record = run(cfg, distill_cfg, param, Path(data_dir(params)), dataset, runs_dir, metrics_dir)
+    for point in record["points"]:
+        typer.echo(f"sweep {dataset} {param}={point['value']}: acc@1 {100 * point['acc@1']:5.1f} "
+                   f"± {100 * point['std@1']:4.1f}")
+    typer.echo(record.get("note") or f"{len(record['points'])} points -> "
+               f"{metrics_dir / dataset / f'sweep_{param}.json'}")
