@@ -55,7 +55,7 @@ def _scene_pattern(scene: str, rng: np.random.Generator, size: int) -> np.ndarra
     """A muted multiplicative wall pattern in [0.8, 1.0] for one kind of place; (H, W) float32."""
     period = rng.uniform(0.09, 0.14) * size
     phase = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     waves = {
         "horizontal": np.sin(2 * np.pi * yy / period + phase),
         "vertical": np.sin(2 * np.pi * xx / period + phase),
@@ -65,7 +65,7 @@ def _scene_pattern(scene: str, rng: np.random.Generator, size: int) -> np.ndarra
         "rings": np.sin(2 * np.pi * np.hypot(xx - size / 2, yy - size / 2) / period + phase),
         "plain": np.zeros((size, size), np.float32),
     }
-    return (0.9 + 0.1 * waves[scene]).astype(np.float32)
+    return np.round(0.9 + 0.1 * waves[scene], 6).astype(np.float32)
 
 
 def background(rng: np.random.Generator, size: int, scene: str = "plain") -> np.ndarray:
@@ -98,7 +98,7 @@ def _disc_crops(traj: Trajectory, t_s: np.ndarray, cam: Camera, half: int
     pos, rot = traj.pose(t_s)  # (F, 3), (F, 3, 3)
     radius = traj.params["radius_m"]
     f, c = cam.focal_px, cam.size / 2.0
-    origin = np.floor(cam.project(pos)).astype(np.int64) - half  # (F, 2)
+    origin = np.floor(np.round(cam.project(pos), 6)).astype(np.int64) - half  # (F, 2)
     grid = np.arange(2 * half, dtype=np.float64) + 0.5
     dx = ((origin[:, 0, None] + grid - c) / f)[:, None, :]  # (F, 1, S) ray x at z = 1
     dy = (-(origin[:, 1, None] + grid - c) / f)[:, :, None]  # (F, S, 1) ray y at z = 1
@@ -127,7 +127,7 @@ def render_frames(traj: Trajectory, t_s: np.ndarray, cam: Camera, bg: np.ndarray
     radius = traj.params["radius_m"]
     half = int(np.ceil(cam.focal_px * radius / max(pos[:, 2].min() - radius, 0.1))) + 2
     frames = np.empty((len(t_s), cam.size, cam.size, 3), np.uint8)
-    frames[:] = np.clip(bg + 0.5, 0, 255).astype(np.uint8)
+    frames[:] = to_uint8(bg)
     chunk = max(1, 20000 // (half * half))
     for start in range(0, len(t_s), chunk):
         stop = min(start + chunk, len(t_s))
@@ -152,7 +152,14 @@ def _composite(frame: np.ndarray, bg: np.ndarray, origin: np.ndarray, rgb: np.nd
     rows, cols = slice(y0 + cy0, y0 + cy1), slice(x0 + cx0, x0 + cx1)
     a = alpha[cy0:cy1, cx0:cx1]
     blend = a * rgb[cy0:cy1, cx0:cx1] + (1.0 - a) * bg[rows, cols]
-    frame[rows, cols] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
+    frame[rows, cols] = to_uint8(blend)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Round to uint8 through a coarse decimal rounding, so that last-bit differences between
+    numpy's SIMD and scalar transcendental loops (which depend on array alignment) cannot
+    flip a pixel: the same seed gives the same bytes in any process."""
+    return np.clip(np.floor(np.round(img.astype(np.float64), 3) + 0.5), 0, 255).astype(np.uint8)
 
 
 def encode_mp4(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18) -> None:
