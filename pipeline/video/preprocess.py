@@ -41,4 +41,5 @@ def normalise(frames_u8: torch.Tensor, mean: Sequence[float], std: Sequence[floa
     """(..., 3, S, S) uint8 -> float ``(x / 255 - mean) / std`` on the tensor's device."""
     mean_t = torch.tensor(mean, dtype=dtype, device=frames_u8.device).view(3, 1, 1)
     std_t = torch.tensor(std, dtype=dtype, device=frames_u8.device).view(3, 1, 1)
-    return (frames_u8.to(dtype) / 255.0 - mean_t) / std_t
+    frames = frames_u8.to(dtype)  # one allocation; the rest is in place
+    return frames.div_(255.0).sub_(mean_t).div_(std_t)
