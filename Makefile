@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(abspath $(BIN)):$$PATH" COMODO_PROGRESS=$${COMODO_PROGRESS:-1}
 DATASET ?=
 
-.PHONY: install demo test test-slow lint bench features clean
+.PHONY: install demo sweeps test test-slow lint bench features clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ install: $(STAMP)
 demo: install
 	$(RUN) $(BIN)/dvc repro
 	$(RUN) $(BIN)/comodo-store ls data
+	$(RUN) $(BIN)/comodo summary
+
+# Figures 3/4, Table 5: every `sweep.params` key through DVC, as an experiment
+sweeps: install
+	$(RUN) $(BIN)/dvc exp run -S sweep.enabled=true
 	$(RUN) $(BIN)/comodo summary
 
 test: install

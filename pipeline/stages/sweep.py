@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 class SweepConfig(StageConfig):
     enabled: bool = False
+    dataset: str = "synthetic"  # the dataset dvc.yaml sweeps over (`--dataset` of the command)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     epochs: int | None = Field(None, ge=1)  # None: the distill section's
     params: dict[str, list[Any]] = Field(default_factory=dict)
