@@ -16,6 +16,7 @@ from comodo.pipeline.config import StageConfig
 from comodo.pipeline.report import plots
 from comodo.pipeline.report.document import Document, Heading, Image, Notes, Table, Text, write
 from comodo.pipeline.report.inputs import TOP_K, Inputs, collect, load_features
+from comodo.pipeline.report.uma import add_uma
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ def build(cfg: ReportConfig, root: Path = Path(".")) -> Document:
     add_maps(doc, found, cfg)
     add_curves(doc, found, cfg)
     add_sweeps(doc, found, cfg)
+    add_uma(doc, root / cfg.metrics_dir)
     if found.notes:
         doc.add(Heading("Skipped inputs"))
         doc.add(Notes(found.notes))
