@@ -111,9 +111,13 @@ def test_crash_mid_epoch_then_rerun_ends_with_the_uninterrupted_weights(data_dir
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_weights(data_dir, tmp_path):
     cfg = _cfg(epochs=2, checkpoint_every=3)
-    run(cfg, data_dir, "ds", tmp_path / "straight")
     script = tmp_path / "runner.py"
     script.write_text(RUNNER)
+    # the reference runs in a fresh process too, so both use the same torch thread count
+    # (a conftest may have changed this process's)
+    straight = subprocess.run([sys.executable, str(script), cfg.model_dump_json(), str(data_dir),
+                               str(tmp_path / "straight")], env=ENV, capture_output=True, timeout=120)
+    assert straight.returncode == 0, straight.stderr.decode()[-2000:]
     # the interrupted run also uses a DataLoader worker: the stream must not depend on it
     resumed_cfg = cfg.model_copy(update={"num_workers": 1}).model_dump_json()
     args = [sys.executable, str(script), resumed_cfg, str(data_dir), str(tmp_path / "killed")]
