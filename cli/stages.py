@@ -29,6 +29,14 @@ def storage_options(params: str) -> dict[str, Any]:
 SCHEDULER_OPTION = typer.Option(None, help="dask scheduler: local-cluster or tcp://HOST:PORT")
 
 
+def _run_adapter_stage(run: Any, cfg: Any, dataset: str, params: str) -> None:
+    """Call a stage that reads raw files through the dataset's adapter, print its summary."""
+    entry = dataset_entry(read_params(params), dataset, params)
+    summary = run(cfg, data_dir(params), dataset, entry.adapter, entry.root, entry.options,
+                  storage_options(params))
+    typer.echo(summary.line())
+
+
 @app.command()
 @cli_command
 def synth(
@@ -49,11 +57,8 @@ def ingest(dataset: str = DATASET_OPTION, params: str = PARAMS_OPTION) -> None:
     """Read a dataset's native layout into recordings.parquet (+ rejects)."""
     from comodo.pipeline.stages.ingest import IngestConfig, run
 
-    cfg = load_section(IngestConfig, "ingest", params, dataset=dataset)
-    entry = dataset_entry(read_params(params), dataset, params)
-    summary = run(cfg, data_dir(params), dataset, entry.adapter, entry.root, entry.options,
-                  storage_options(params))
-    typer.echo(summary.line())
+    _run_adapter_stage(run, load_section(IngestConfig, "ingest", params, dataset=dataset),
+                       dataset, params)
 
 
 @app.command()
@@ -69,10 +74,7 @@ def imu(
 
     cfg = load_section(ImuConfig, "imu", params, dataset=dataset,
                        overrides={"workers": workers, "scheduler": scheduler})
-    entry = dataset_entry(read_params(params), dataset, params)
-    summary = run(cfg, data_dir(params), dataset, entry.adapter, entry.root, entry.options,
-                  storage_options(params))
-    typer.echo(summary.line())
+    _run_adapter_stage(run, cfg, dataset, params)
 
 
 @app.command()
