@@ -94,3 +94,14 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
         patch.undo()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models on a shared machine: one torch thread, restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

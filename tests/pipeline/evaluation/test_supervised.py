@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from comodo.pipeline.evaluation.supervised import (
     SupervisedSettings,
@@ -13,14 +12,7 @@ from comodo.pipeline.evaluation.supervised import (
 from comodo.pipeline.students import StudentSpec
 from comodo.stores.errors import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared, busy machine more threads are far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SPEC = StudentSpec("cnn1d", 2, 32, None, {"widths": [8, 16], "kernels": [5, 3]})

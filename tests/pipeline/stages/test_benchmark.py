@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from comodo.pipeline.report.build import ReportConfig
 from comodo.pipeline.report.build import run as report_run
@@ -16,12 +15,7 @@ from comodo.stores.errors import UnknownNameError
 TINY_CNN = {"widths": [8, 16], "kernels": [5, 3]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from comodo.pipeline.report.build import ReportConfig
 from comodo.pipeline.report.build import run as report_run
@@ -12,13 +11,7 @@ from comodo.pipeline.stages.sweep import SweepConfig, run
 from comodo.pipeline.training.synthetic import write_paired_stores
 from comodo.stores.errors import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

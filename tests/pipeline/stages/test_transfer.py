@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from comodo.pipeline.stages.distill import DistillConfig
 from comodo.pipeline.stages.distill import run as distill_run
@@ -12,13 +11,7 @@ from comodo.pipeline.training.synthetic import write_paired_stores
 from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import StoreNotFoundError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_encoder_from_a_scores_b_at_b_labels_after_resampling(tmp_path):

@@ -1,8 +1,11 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
 
-import torch  # noqa: E402
 
-torch.set_num_threads(1)  # tiny models: threads only contend on a shared machine
+@pytest.fixture(autouse=True)
+def _uma_one_torch_thread(one_torch_thread):
+    """Tiny models: threads only contend on a shared machine (restored after each test)."""
