@@ -1,11 +1,14 @@
 """Scaling of the imu and features stages from 1 to 2 worker processes, and bytes per window.
 
 imu: ``--hours`` of generated 100 Hz IMU (as in bench_imu) through the imu stage with
-``workers`` 1 and 2 (dask's multiprocessing scheduler). features: ``--windows`` 5 s windows
-of generated videos through ``mobilenetv2_imagenet`` on CPU, one process with one teacher
-thread (``--shard 0/1``) against two such processes at once (``--shard 0/2`` and ``1/2``,
-the multi-GPU recipe of docs/SCALE.md). Bytes per window: each array's chunk files on disk
-divided by its rows, with the codecs of params.yaml (blosc-lz4 IMU, zstd float16 features).
+``workers`` 1 (in this process) and 2 (the local process pool, shut down after each run so
+that its start-up is counted, as for a stage run as its own command), in alternating order.
+features: ``--windows`` 5 s windows of generated videos through ``mobilenetv2_imagenet`` on
+CPU, one process with one teacher thread (``--shard 0/1``) against two such processes at
+once (``--shard 0/2`` and ``1/2``, the multi-GPU recipe of docs/SCALE.md), alternating.
+Bytes per window: each array's chunk files on disk divided by its rows, with the codecs of
+params.yaml (no codec for float32 IMU, zstd for float16 features), and for windows.zarr also
+with blosc-lz4 (bytes and write seconds).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,9 +28,10 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarks.bench_imu import generate, run_comodo
-from benchmarks.common import median_time, write_result
-from comodo.pipeline.stages import imu
+from benchmarks.bench_imu import generate, rounds, write_recordings
+from benchmarks.common import write_result
+from comodo.pipeline.parallel import shutdown_local_pool
+from comodo.pipeline.stages import imu, windows
 from comodo.pipeline.video.encode import textured_frames, write_mp4
 from comodo.pipeline.windowing import WINDOWS_SCHEMA
 from comodo.stores.chunked import ChunkedStore
@@ -77,25 +82,34 @@ def run_shards(data: Path, n: int) -> None:
 def bench_imu(work: Path, hours: float, repeats: int) -> dict:
     paths = generate(work / "raw", hours)
     out: dict = {"hours": len(paths) * 1800 / 3600, "files": len(paths)}
-    for workers in (1, 2):
-        data = work / f"data{workers}"
-        run_comodo(paths, data, workers)  # writes recordings.parquet and the windows store once
-        t, runs = median_time(lambda w=workers, d=data: imu.run(imu.ImuConfig(workers=w), d, "bench", "ego4d",
-                                                                 str(work / "raw"), {}), repeats)
-        out[f"{workers}proc"] = {"median_s": t, "runs_s": runs}
-    out["speedup_2_vs_1"] = out["1proc"]["median_s"] / out["2proc"]["median_s"]
-    store = str(work / "data1" / "bench" / "windows.zarr")
-    out["bytes_per_window"] = {"windows.zarr": bytes_per_window(store)}
+    data = work / "data"
+    write_recordings(paths, data)
+
+    def run(workers: int) -> None:
+        imu.run(imu.ImuConfig(workers=workers), data, "bench", "ego4d", str(work / "raw"), {})
+        shutdown_local_pool()
+
+    times = rounds({"1proc": lambda: run(1), "2proc": lambda: run(2)}, repeats)
+    for name, ts in times.items():
+        out[name] = {"median_s": statistics.median(ts), "runs_s": ts}
+    out["speedup_2_vs_1"] = statistics.median(a / b for a, b in zip(times["1proc"], times["2proc"]))
+    out["bytes_per_window"] = {}
+    for codec in ("none", "blosc-lz4"):
+        start = time.perf_counter()
+        windows.run(windows.WindowsConfig(codec=codec, workers=1), data, "bench")
+        out["bytes_per_window"][f"windows.zarr ({codec})"] = bytes_per_window(
+            str(data / "bench" / "windows.zarr")) | {"write_s": time.perf_counter() - start}
     return out
 
 
 def bench_features(work: Path, n_windows: int, repeats: int) -> dict:
     data = make_videos(work, n_windows)
     out: dict = {"windows": n_windows, "teacher": FEATURES["teacher"], "frames": FEATURES["frames"]}
-    for n in (1, 2):
-        t, runs = median_time(lambda n=n: run_shards(data, n), repeats)
-        out[f"{n}proc"] = {"median_s": t, "runs_s": runs, "windows_per_s": n_windows / t}
-    out["speedup_2_vs_1"] = out["1proc"]["median_s"] / out["2proc"]["median_s"]
+    times = rounds({"1proc": lambda: run_shards(data, 1), "2proc": lambda: run_shards(data, 2)}, repeats)
+    for name, ts in times.items():
+        t = statistics.median(ts)
+        out[name] = {"median_s": t, "runs_s": ts, "windows_per_s": n_windows / t}
+    out["speedup_2_vs_1"] = statistics.median(a / b for a, b in zip(times["1proc"], times["2proc"]))
     store = str(data / "bench" / "features" / "bench.zarr")
     out["bytes_per_window"] = {"features.zarr": bytes_per_window(store)}
     return out
@@ -103,7 +117,7 @@ def bench_features(work: Path, n_windows: int, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--hours", type=float, default=20.0)
+    parser.add_argument("--hours", type=float, default=100.0)
     parser.add_argument("--windows", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

@@ -1,18 +1,25 @@
 """Map a function over items on all cores with dask.distributed, in input order.
 
-``scheduler``: None -> dask's multiprocessing scheduler on ``workers`` processes (in-process
-when one worker suffices); "local-cluster" -> a dask.distributed LocalCluster sized to the
-machine; "tcp://HOST:PORT" -> an existing dask.distributed scheduler. On one machine the
-multiprocessing scheduler is preferred: it returns results through pipes, where a
-LocalCluster moves them over TCP with several copies (3x slower on 20 h of IMU here).
-Items travel in batches so per-task overhead stays small; one progress bar counts batches.
+``scheduler``: None -> a pool of ``workers`` local processes (in-process when one worker
+suffices); "local-cluster" -> a dask.distributed LocalCluster sized to the machine;
+"tcp://HOST:PORT" -> an existing dask.distributed scheduler. The local pool is started once
+per process and kept for later calls: a fresh worker imports numpy, scipy, polars and zarr
+(about 1.5 s), which a stage would otherwise pay on every call (dask's multiprocessing
+scheduler starts a new pool per ``compute``; a LocalCluster also moves results over TCP with
+several copies, 3x slower on 20 h of IMU here). While the pool starts, the calling process
+works through batches from the back of the list. Stages that move large arrays let the
+workers write them to the store and return only small summaries.
+Items travel in batches so per-task overhead stays small; one progress bar counts items.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -21,6 +28,7 @@ from comodo.pipeline.progress import progress
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
+_POOL: tuple[int, ProcessPoolExecutor] | None = None
 
 
 def default_workers() -> int:
@@ -36,33 +44,80 @@ def _batches(items: Sequence[T], n: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
+def chunk_groups(chunks: Sequence[int], workers: int = 0, per_worker: int = 4) -> list[list[int]]:
+    """Contiguous groups of chunks, ``per_worker`` per worker: a task opens its store once
+    for a whole group instead of once per chunk."""
+    return _batches(chunks, (workers or default_workers()) * per_worker)
+
+
+def runs_in_process(workers: int, scheduler: str | None, n_items: int) -> bool:
+    """Whether ``map_parallel`` with these arguments runs everything in this process."""
+    return scheduler is None and ((workers or default_workers()) == 1 or n_items <= 1)
+
+
 def map_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 0,
                  scheduler: str | None = None, desc: str = "work", unit: str = "item") -> list[R]:
     """``[fn(x) for x in items]`` spread over processes; results in input order."""
     n = workers or default_workers()
-    if scheduler is None and (n == 1 or len(items) <= 1):
+    if runs_in_process(workers, scheduler, len(items)):
         return [fn(x) for x in progress(items, desc=desc, total=len(items), unit=unit)]
     if scheduler is None:
         return _map_multiprocessing(fn, items, n, desc, unit)
     return _map_distributed(fn, items, n, scheduler, desc, unit)
 
 
+def local_pool(n: int) -> ProcessPoolExecutor:
+    """The process's pool of ``n`` spawned workers, started on first use and kept."""
+    global _POOL
+    if _POOL is not None and _POOL[0] == n:
+        return _POOL[1]
+    if _POOL is not None:
+        _POOL[1].shutdown(wait=True)
+    _POOL = (n, ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")))
+    return _POOL[1]
+
+
+def shutdown_local_pool() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL[1].shutdown(wait=True, cancel_futures=True)
+        _POOL = None
+
+
 def _map_multiprocessing(fn: Callable[[T], R], items: Sequence[T], n: int, desc: str, unit: str
                          ) -> list[R]:
-    import dask
-    from dask.diagnostics import Callback
-
-    batches = _batches(items, n * 4)
-    tasks = [dask.delayed(_apply_batch, pure=False)(fn, b) for b in batches]
-    bar = progress(range(len(batches)), desc=desc, total=len(batches), unit="batch")
-
-    class _Tick(Callback):
-        def _posttask(self, key, result, dsk, state, worker_id):  # noqa: ANN001
-            next(bar, None)
-
-    with _Tick():
-        results = dask.compute(*tasks, scheduler="processes", num_workers=n)
-    return [r for batch in results for r in batch]
+    """Batches go to the local pool in order; meanwhile this process takes batches that no
+    worker has started yet from the back (while a fresh pool is still starting, or when it
+    is short of hands), until workers and caller meet."""
+    batches = _batches(items, n * 8)
+    pool = local_pool(n)
+    bar = progress(range(len(items)), desc=desc, total=len(items), unit=unit)
+    results: list[list[R] | None] = [None] * len(batches)
+    futures = []
+    try:
+        futures = [pool.submit(_apply_batch, fn, b) for b in batches]
+        for i in reversed(range(len(batches))):
+            if not futures[i].cancel():
+                break
+            results[i] = _apply_batch(fn, batches[i])
+            for _ in batches[i]:
+                next(bar, None)
+        pending = {f: i for i, f in enumerate(futures) if results[i] is None}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                i = pending.pop(future)
+                results[i] = future.result()
+                for _ in batches[i]:
+                    next(bar, None)
+    except BrokenProcessPool:
+        shutdown_local_pool()  # a worker died (killed, out of memory): the next call starts afresh
+        raise
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return [r for batch in results for r in batch]  # type: ignore[union-attr]
 
 
 @contextmanager

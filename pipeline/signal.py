@@ -8,7 +8,9 @@ Adapters read raw IMU; this module turns it into clean, canonical segments:
    (acc counts / 16384 -> g, gyro counts / 16.4 -> deg/s);
 4. resample each segment: linear interpolation onto a uniform grid at the nearest whole
    native rate ``r`` starting on a multiple of ``1/target`` seconds, then
-   ``scipy.signal.resample_poly`` with exact rational factors ``target/r`` reduced.
+   ``scipy.signal.resample_poly`` with exact rational factors ``target/r`` reduced (its
+   default Kaiser-windowed filter, designed once per factor pair and applied in float32).
+   Input already on that grid (uniform clocks) skips the interpolation.
    Output sample ``j`` of a segment lies at ``t0 + j/target`` on the canonical clock, where
    ``t0`` is a multiple of ``1/target``: windows can be cut by time with integer indices.
 """
@@ -18,9 +20,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
 from comodo.pipeline.datasets.base import ImuData
 from comodo.stores.errors import InputDataError
@@ -93,6 +96,19 @@ def unit_factors(units: list[str], channels: list[str], scale: str) -> tuple[np.
     return np.asarray(factors), out
 
 
+@lru_cache(maxsize=64)
+def _filter(up: int, down: int) -> np.ndarray:
+    """``resample_poly``'s default anti-aliasing filter for ``up/down`` (before its gain
+    ``up``, which ``resample_poly`` applies), in float32 so the filtering runs in float32."""
+    max_rate = max(up, down)
+    return firwin(20 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0)).astype(np.float32)
+
+
+def _on_grid(t: np.ndarray, grid: np.ndarray, rate: float) -> bool:
+    """Whether the timestamps already are the grid (to a millionth of a sample period)."""
+    return len(t) == len(grid) and float(np.max(np.abs(t - grid))) <= 1e-6 / rate
+
+
 def resample(t: np.ndarray, x: np.ndarray, target_hz: float) -> Segment:
     """Uniform-grid polyphase resampling of one gap-free piece (see module docstring)."""
     native = 1.0 / float(np.median(np.diff(t)))
@@ -102,15 +118,18 @@ def resample(t: np.ndarray, x: np.ndarray, target_hz: float) -> Segment:
     if n_in < 2:
         return Segment(t0, target_hz, np.zeros((0, x.shape[1]), np.float32))
     grid = t0 + np.arange(n_in) / r
-    uniform = np.stack([np.interp(grid, t, x[:, c]) for c in range(x.shape[1])], axis=1)
+    if _on_grid(t, grid, r):
+        uniform = x.astype(np.float32)
+    else:
+        uniform = np.stack([np.interp(grid, t, x[:, c]) for c in range(x.shape[1])], axis=1,
+                           dtype=np.float32)
     ratio = Fraction(target_hz).limit_denominator(10_000) / r
     if ratio == 1:
-        out = uniform
-    else:
-        out = resample_poly(uniform, ratio.numerator, ratio.denominator, axis=0, padtype="line")
-        n_out = int(math.floor((n_in - 1) * float(ratio))) + 1
-        out = out[:n_out]
-    return Segment(t0, float(target_hz), out.astype(np.float32))
+        return Segment(t0, float(target_hz), uniform)
+    up, down = ratio.numerator, ratio.denominator
+    out = resample_poly(uniform, up, down, axis=0, window=_filter(up, down), padtype="line")
+    n_out = int(math.floor((n_in - 1) * float(ratio))) + 1
+    return Segment(t0, float(target_hz), np.ascontiguousarray(out[:n_out], dtype=np.float32))
 
 
 def process(imu: ImuData, target_hz: float | None, max_gap_s: float, scale: str

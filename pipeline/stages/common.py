@@ -57,6 +57,11 @@ class DatasetPaths:
         return fs.join(self.root, "imu.zarr")
 
     @property
+    def imu_staging(self) -> str:
+        """Where the imu stage's workers leave resampled rows until the store is written."""
+        return fs.join(self.root, "imu.staging")
+
+    @property
     def imu_index(self) -> str:
         return fs.join(self.root, "imu.parquet")
 

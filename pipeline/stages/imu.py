@@ -1,14 +1,20 @@
 """Stage ``imu``: recordings -> imu.zarr (clean, canonical units, uniform rate) + imu.parquet.
 
 Every recording is read by its dataset adapter, cleaned and resampled (``comodo.pipeline.
-signal``) in parallel; the segments are concatenated along one sample axis in recording
-order. A recording whose IMU cannot be read or is empty after cleaning is a counted reject.
+signal``); the segments are laid end to end along one sample axis in recording order. A
+recording whose IMU cannot be read or is empty after cleaning is a counted reject.
+
+With several workers (or a dask scheduler) the arrays never travel back to this process:
+each worker writes its recordings' samples to a staging folder beside the store
+(``imu.staging/``, raw float32 rows, any fsspec URL) and returns only their lengths; once
+every length is known the row layout is fixed, and workers write the store's chunks from
+the staged rows. The staging folder is removed at the end.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, Literal
 
@@ -18,9 +24,10 @@ import polars as pl
 from comodo.pipeline import signal
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.base import Reject
-from comodo.pipeline.parallel import map_parallel
+from comodo.pipeline.parallel import chunk_groups, map_parallel, runs_in_process
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
 from comodo.pipeline.stages.ingest import make_adapter
+from comodo.stores import fs
 from comodo.stores.chunked import ArraySpec, ChunkedStore
 from comodo.stores.errors import InputDataError
 from comodo.stores.index import read_table, write_table
@@ -35,26 +42,36 @@ class ImuConfig(StageConfig):
     max_gap_s: float = 0.5
     min_duration_s: float = 1.0
     chunk_rows: int = 65_536
-    codec: Literal["zstd", "blosc-lz4", "none"] = "blosc-lz4"
+    codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
     max_reject_fraction: float = 0.2
     workers: int = 0
     scheduler: str | None = None
 
 
+@dataclass(frozen=True)
+class _Job:
+    reader: Any
+    rec: dict[str, Any]
+    cfg: ImuConfig
+    staged: str | None = None  # URL for this recording's rows; None: return them
+    options: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class _Result:
     recording_id: str
-    segments: list[signal.Segment]
+    segments: list[signal.Segment]  # values empty when staged
+    lengths: list[int]
     channels: list[str]
     units: list[str]
     steps: list[str]
+    staged: str | None = None
 
 
-def _process_one(args: tuple[Any, dict[str, Any], ImuConfig]) -> _Result | Reject:
-    reader, rec, cfg = args
-    rid = rec["recording_id"]
+def _process_one(job: _Job) -> _Result | Reject:
+    cfg, rid = job.cfg, job.rec["recording_id"]
     try:
-        imu = reader.load_imu(rec)
+        imu = job.reader.load_imu(job.rec)
         segments, units, report = signal.process(imu, cfg.target_rate_hz, cfg.max_gap_s, cfg.scale)
     except InputDataError as err:
         return Reject("imu", rid, "recording", str(err))
@@ -66,7 +83,14 @@ def _process_one(args: tuple[Any, dict[str, Any], ImuConfig]) -> _Result | Rejec
     if report.dropped_nonfinite or report.dropped_duplicates or report.was_unsorted:
         log.info("%s: dropped %d non-finite and %d duplicate rows%s", rid, report.dropped_nonfinite,
                  report.dropped_duplicates, ", re-sorted" if report.was_unsorted else "")
-    return _Result(rid, segments, imu.channels, units, report.steps)
+    lengths = [len(s.values) for s in segments]
+    if job.staged is not None:
+        filesystem, path = fs.filesystem(job.staged, **job.options)
+        with filesystem.open(path, "wb") as fh:
+            for s in segments:
+                fh.write(memoryview(np.ascontiguousarray(s.values, dtype=np.float32)).cast("B"))
+        segments = [signal.Segment(s.t0_s, s.rate_hz, s.values[:0]) for s in segments]
+    return _Result(rid, segments, lengths, imu.channels, units, report.steps, job.staged)
 
 
 def _check_channels(results: list[_Result]) -> tuple[list[str], list[str], list[Reject]]:
@@ -84,44 +108,125 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
     paths = DatasetPaths(data_dir, dataset, storage_options or {})
     recs = read_table(paths.recordings, **paths.options)
     reader = make_adapter(adapter, root, dataset, options)
-    items = [(reader, rec, cfg) for rec in recs.iter_rows(named=True)]
-    outputs = map_parallel(_process_one, items, cfg.workers, cfg.scheduler, desc="imu", unit="rec")
-    rejects = [o for o in outputs if isinstance(o, Reject)]
-    results = [o for o in outputs if isinstance(o, _Result)]
-    if not results:
-        finish_rejects(paths, "imu", rejects, len(items), 0.0)
-        raise InputDataError(f"imu {dataset}: no recording has usable IMU; see {paths.rejects('imu')}")
-    channels, units, mixed = _check_channels(results)
-    rejects += mixed
-    bad = {r.item for r in mixed}
-    results = [r for r in results if r.recording_id not in bad]
-    finish_rejects(paths, "imu", rejects, len(items), cfg.max_reject_fraction)
-    index = _write(cfg, paths, results, channels, units)
+    staging = None if runs_in_process(cfg.workers, cfg.scheduler, len(recs)) else paths.imu_staging
+    if staging is not None:
+        _remove(staging, paths.options)
+        filesystem, path = fs.filesystem(staging, **paths.options)
+        filesystem.makedirs(path, exist_ok=True)
+    jobs = [_Job(reader, rec, cfg, None if staging is None else fs.join(staging, f"{i:08d}.f32"),
+                 paths.options) for i, rec in enumerate(recs.iter_rows(named=True))]
+    try:
+        outputs = map_parallel(_process_one, jobs, cfg.workers, cfg.scheduler, desc="imu", unit="rec")
+        rejects = [o for o in outputs if isinstance(o, Reject)]
+        results = [o for o in outputs if isinstance(o, _Result)]
+        if not results:
+            finish_rejects(paths, "imu", rejects, len(jobs), 0.0)
+            raise InputDataError(f"imu {dataset}: no recording has usable IMU; see {paths.rejects('imu')}")
+        channels, units, mixed = _check_channels(results)
+        rejects += mixed
+        bad = {r.item for r in mixed}
+        results = [r for r in results if r.recording_id not in bad]
+        finish_rejects(paths, "imu", rejects, len(jobs), cfg.max_reject_fraction)
+        index = _write(cfg, paths, results, channels, units)
+    finally:
+        if staging is not None:
+            _remove(staging, paths.options)
     write_table(index, paths.imu_index, **paths.options)
-    return StageSummary("imu", dataset, "recordings", len(items), len(results), len(rejects))
+    return StageSummary("imu", dataset, "recordings", len(jobs), len(results), len(rejects))
+
+
+def _remove(url: str, options: dict[str, Any]) -> None:
+    filesystem, path = fs.filesystem(url, **options)
+    if filesystem.exists(path):
+        filesystem.rm(path, recursive=True)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Rows ``[lo, hi)`` of one recording's samples (all its segments end to end)."""
+
+    result: int
+    lo: int
+    hi: int
+
+
+def _layout(results: list[_Result], n_rows: int, chunk_rows: int) -> list[list[_Piece]]:
+    """For every store chunk, the pieces of recordings that fill it, in row order."""
+    starts = np.cumsum([0] + [sum(r.lengths) for r in results])
+    chunks: list[list[_Piece]] = []
+    for lo in range(0, max(n_rows, 1), chunk_rows):
+        hi = min(lo + chunk_rows, n_rows)
+        first = int(np.searchsorted(starts, lo, side="right")) - 1
+        pieces = []
+        for k in range(max(first, 0), len(results)):
+            a, b = max(lo, int(starts[k])), min(hi, int(starts[k + 1]))
+            if a >= hi:
+                break
+            if b > a:
+                pieces.append(_Piece(k, a - int(starts[k]), b - int(starts[k])))
+        chunks.append(pieces)
+    return chunks
+
+
+@dataclass(frozen=True)
+class _ChunksJob:
+    """Some chunks of imu.zarr and, for each, the staged rows that fill it."""
+
+    url: str
+    options: dict[str, Any]
+    n_channels: int
+    chunks: dict[int, list[tuple[str, int, int]]]  # chunk -> [(staged URL, row lo, row hi)]
+
+
+def _read_staged(url: str, lo: int, hi: int, n_channels: int, options: dict[str, Any]) -> np.ndarray:
+    row_bytes = 4 * n_channels
+    filesystem, path = fs.filesystem(url, **options)
+    with filesystem.open(path, "rb") as fh:
+        fh.seek(lo * row_bytes)
+        return np.frombuffer(fh.read((hi - lo) * row_bytes), np.float32).reshape(-1, n_channels)
+
+
+def _write_staged_chunks(job: _ChunksJob) -> None:
+    """Assemble chunks from staged rows and write them; runs in any worker process."""
+    store = ChunkedStore.open(job.url, mode="r+", storage_options=job.options)
+    for chunk, sources in job.chunks.items():
+        parts = [_read_staged(url, lo, hi, job.n_channels, job.options) for url, lo, hi in sources]
+        store.write_chunk(chunk, {"imu": np.concatenate(parts) if parts else
+                                  np.zeros((0, job.n_channels), np.float32)})
 
 
 def _write(cfg: ImuConfig, paths: DatasetPaths, results: list[_Result], channels: list[str],
            units: list[str]) -> pl.DataFrame:
     rows, start = [], 0
     for r in results:
-        for k, seg in enumerate(r.segments):
+        for k, (seg, n) in enumerate(zip(r.segments, r.lengths)):
             rows.append({"recording_id": r.recording_id, "segment": k, "row_start": start,
-                         "n_samples": len(seg.values), "t0_s": seg.t0_s, "rate_hz": seg.rate_hz})
-            start += len(seg.values)
-    values = np.concatenate([s.values for r in results for s in r.segments])
+                         "n_samples": n, "t0_s": seg.t0_s, "rate_hz": seg.rate_hz})
+            start += n
     inputs = hash_file(paths.recordings, **paths.options)
     prov = Provenance("imu", config_hash(output_config(cfg)), inputs, details={
         "channels": channels, "units": units, "steps": results[0].steps,
         "target_rate_hz": cfg.target_rate_hz, "scale": cfg.scale,
     })
-    store = ChunkedStore.create(paths.imu_store, len(values), cfg.chunk_rows,
+    store = ChunkedStore.create(paths.imu_store, start, cfg.chunk_rows,
                                 {"imu": ArraySpec((len(channels),), "float32", cfg.codec)}, prov,
                                 attrs={"channels": channels, "units": units,
                                        "segments_index": "../imu.parquet"},
                                 storage_options=paths.options)
-    for chunk in store.pending_chunks():
-        store.write_chunk(chunk, {"imu": values[store.chunk_slice(chunk)]})
+    layout = _layout(results, start, cfg.chunk_rows)
+    if results[0].staged is None:
+        arrays = [np.concatenate([s.values for s in r.segments]) if len(r.segments) > 1
+                  else r.segments[0].values for r in results]
+        for chunk in store.pending_chunks():
+            block = [arrays[p.result][p.lo : p.hi] for p in layout[chunk]]
+            store.write_chunk(chunk, {"imu": np.concatenate(block) if block else
+                                      np.zeros((0, len(channels)), np.float32)})
+    else:
+        sources = {c: [(str(results[p.result].staged), p.lo, p.hi) for p in layout[c]]
+                   for c in store.pending_chunks()}
+        jobs = [_ChunksJob(paths.imu_store, paths.options, len(channels), {c: sources[c] for c in group})
+                for group in chunk_groups(list(sources), cfg.workers)]
+        map_parallel(_write_staged_chunks, jobs, cfg.workers, cfg.scheduler, desc="imu store", unit="job")
     return pl.DataFrame(rows, schema={"recording_id": pl.String, "segment": pl.Int64,
                                       "row_start": pl.Int64, "n_samples": pl.Int64,
                                       "t0_s": pl.Float64, "rate_hz": pl.Float64})

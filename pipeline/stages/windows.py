@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from comodo.pipeline.config import StageConfig
-from comodo.pipeline.parallel import map_parallel
+from comodo.pipeline.parallel import chunk_groups, map_parallel
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
 from comodo.pipeline.windowing import WINDOWS_SCHEMA, cut_tiles, cut_whole, drop_small_classes
 from comodo.stores.chunked import ArraySpec, ChunkedStore
@@ -36,7 +36,7 @@ class WindowsConfig(StageConfig):
     whole_length: int | None = None  # samples per window in whole mode; None: longest recording
     min_windows_per_class: int = 0
     chunk_rows: int = 256
-    codec: Literal["zstd", "blosc-lz4", "none"] = "blosc-lz4"
+    codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
     max_reject_fraction: float = 0.2
     workers: int = 1  # processes writing chunks (0: all cores)
     scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
@@ -97,32 +97,33 @@ def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, row
         storage_options=paths.options,
     )
     spans = [(r["sample_start"], r["n_valid"]) for r in rows]
-    jobs = [_ChunkJob(paths.windows_store, paths.imu_store, paths.options, chunk, len(channels), n_per,
-                      spans[store.chunk_slice(chunk)]) for chunk in store.pending_chunks()]
-    map_parallel(_write_chunk, jobs, cfg.workers, cfg.scheduler, desc="windows", unit="chunk")
+    jobs = [_ChunksJob(paths.windows_store, paths.imu_store, paths.options, len(channels), n_per,
+                       {c: spans[store.chunk_slice(c)] for c in group})
+            for group in chunk_groups(store.pending_chunks(), cfg.workers)]
+    map_parallel(_write_chunks, jobs, cfg.workers, cfg.scheduler, desc="windows", unit="job")
 
 
 @dataclass(frozen=True)
-class _ChunkJob:
-    """One chunk of windows.zarr: its windows' (sample_start, n_valid) in imu.zarr."""
+class _ChunksJob:
+    """Some chunks of windows.zarr: for each, its windows' (sample_start, n_valid) in imu.zarr."""
 
     windows_url: str
     imu_url: str
     options: dict[str, Any]
-    chunk: int
     n_channels: int
     n_per: int
-    spans: list[tuple[int, int]]
+    chunks: dict[int, list[tuple[int, int]]]
 
 
-def _write_chunk(job: _ChunkJob) -> None:
-    """Cut one chunk's windows from the IMU store and write them; runs in any worker process."""
+def _write_chunks(job: _ChunksJob) -> None:
+    """Cut each chunk's windows from the IMU store and write them; runs in any worker process."""
     imu = ChunkedStore.open(job.imu_url, storage_options=job.options).array("imu")
-    lo = min(start for start, _ in job.spans)
-    hi = max(start + n for start, n in job.spans)
-    samples = np.asarray(imu[lo:hi])  # (hi - lo, C)
-    block = np.zeros((len(job.spans), job.n_channels, job.n_per), np.float32)
-    for k, (start, n_valid) in enumerate(job.spans):
-        block[k, :, :n_valid] = samples[start - lo : start - lo + n_valid].T
     store = ChunkedStore.open(job.windows_url, mode="r+", storage_options=job.options)
-    store.write_chunk(job.chunk, {"imu": block})
+    for chunk, spans in job.chunks.items():
+        lo = min(start for start, _ in spans)
+        hi = max(start + n for start, n in spans)
+        samples = np.asarray(imu[lo:hi])  # (hi - lo, C)
+        block = np.zeros((len(spans), job.n_channels, job.n_per), np.float32)
+        for k, (start, n_valid) in enumerate(spans):
+            block[k, :, :n_valid] = samples[start - lo : start - lo + n_valid].T
+        store.write_chunk(chunk, {"imu": block})

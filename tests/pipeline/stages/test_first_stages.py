@@ -96,9 +96,19 @@ def test_whole_mode_keeps_one_padded_window_per_recording(tmp_path):
 
 
 def test_parallel_imu_stage_matches_the_single_process_run(tmp_path):
-    make_dataset(tmp_path / "raw", RECS)
-    _run_all(tmp_path / "raw", tmp_path / "one")
-    _run_all(tmp_path / "raw", tmp_path / "two", imu_cfg=imu.ImuConfig(workers=2))
-    a = ChunkedStore.open(str(tmp_path / "one/tiny/windows.zarr")).array("imu")[:]
-    b = ChunkedStore.open(str(tmp_path / "two/tiny/windows.zarr")).array("imu")[:]
-    np.testing.assert_array_equal(a, b)
+    make_dataset(tmp_path / "raw", RECS, video_s=12.0)
+    csv = tmp_path / "raw/imu/b.csv"  # a 1 s hole: recording b becomes two segments
+    frame = pl.read_csv(csv)
+    frame.filter((pl.col("canonical_timestamp_ms") < 3000) | (pl.col("canonical_timestamp_ms") > 4000)
+                 ).write_csv(csv)
+    small = {"chunk_rows": 1500}  # chunks that straddle recordings and segments
+    _run_all(tmp_path / "raw", tmp_path / "one", imu_cfg=imu.ImuConfig(workers=1, **small))
+    _run_all(tmp_path / "raw", tmp_path / "two", imu_cfg=imu.ImuConfig(workers=2, **small))
+    segments = pl.read_parquet(tmp_path / "two/tiny/imu.parquet")
+    assert segments.filter(pl.col("recording_id") == "b").height == 2
+    assert segments.equals(pl.read_parquet(tmp_path / "one/tiny/imu.parquet"))
+    assert not (tmp_path / "two/tiny/imu.staging").exists()
+    for name in ("imu.zarr", "windows.zarr"):
+        a = ChunkedStore.open(str(tmp_path / "one/tiny" / name)).array("imu")[:]
+        b = ChunkedStore.open(str(tmp_path / "two/tiny" / name)).array("imu")[:]
+        np.testing.assert_array_equal(a, b)

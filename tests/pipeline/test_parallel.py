@@ -1,0 +1,32 @@
+"""map_parallel on the local process pool: input order kept, errors raised, pool reused."""
+
+import math
+
+import pytest
+
+from comodo.pipeline import parallel
+
+
+def test_results_come_back_in_input_order_from_the_pool():
+    items = [float(i) for i in range(200)]
+    assert parallel.map_parallel(math.sqrt, items, workers=2) == [math.sqrt(x) for x in items]
+    pool = parallel.local_pool(2)
+    assert parallel.map_parallel(math.sqrt, items[:40], workers=2) == [math.sqrt(x) for x in items[:40]]
+    assert parallel.local_pool(2) is pool  # started once, kept for later calls
+
+
+def test_an_error_in_any_item_is_raised_to_the_caller():
+    items = [float(i) for i in range(60)]
+    items[7] = -1.0  # math.sqrt(-1.0) raises ValueError wherever it runs
+    with pytest.raises(ValueError, match="math domain error"):
+        parallel.map_parallel(math.sqrt, items, workers=2)
+    assert parallel.map_parallel(math.sqrt, [4.0, 9.0], workers=2) == [2.0, 3.0]
+
+
+def test_one_worker_runs_in_this_process():
+    assert parallel.runs_in_process(1, None, 100)
+    assert parallel.runs_in_process(4, None, 1)
+    assert not parallel.runs_in_process(2, None, 2)
+    assert not parallel.runs_in_process(1, "local-cluster", 100)
+    assert parallel.chunk_groups(list(range(10)), workers=2, per_worker=2) == [
+        [0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
