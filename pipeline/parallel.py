@@ -28,7 +28,7 @@ from comodo.pipeline.progress import progress
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
-_POOL: tuple[int, ProcessPoolExecutor] | None = None
+_POOL: tuple[int, dict[str, str], ProcessPoolExecutor] | None = None
 
 
 def default_workers() -> int:
@@ -67,20 +67,21 @@ def map_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 0,
 
 
 def local_pool(n: int) -> ProcessPoolExecutor:
-    """The process's pool of ``n`` spawned workers, started on first use and kept."""
+    """The process's pool of ``n`` spawned workers, started on first use and kept while
+    ``n`` and the environment (credentials, endpoints, thread limits) stay the same."""
     global _POOL
-    if _POOL is not None and _POOL[0] == n:
-        return _POOL[1]
-    if _POOL is not None:
-        _POOL[1].shutdown(wait=True)
-    _POOL = (n, ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")))
-    return _POOL[1]
+    env = dict(os.environ)
+    if _POOL is not None and _POOL[0] == n and _POOL[1] == env:
+        return _POOL[2]
+    shutdown_local_pool()
+    _POOL = (n, env, ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")))
+    return _POOL[2]
 
 
 def shutdown_local_pool() -> None:
     global _POOL
     if _POOL is not None:
-        _POOL[1].shutdown(wait=True, cancel_futures=True)
+        _POOL[2].shutdown(wait=True, cancel_futures=True)
         _POOL = None
 
 

@@ -1,6 +1,7 @@
 """map_parallel on the local process pool: input order kept, errors raised, pool reused."""
 
 import math
+import os
 
 import pytest
 
@@ -13,6 +14,13 @@ def test_results_come_back_in_input_order_from_the_pool():
     pool = parallel.local_pool(2)
     assert parallel.map_parallel(math.sqrt, items[:40], workers=2) == [math.sqrt(x) for x in items[:40]]
     assert parallel.local_pool(2) is pool  # started once, kept for later calls
+
+
+def test_the_pool_restarts_when_the_environment_changes(monkeypatch):
+    pool = parallel.local_pool(2)
+    monkeypatch.setenv("COMODO_TEST_MARKER", "1")  # e.g. credentials set after a first run
+    assert parallel.local_pool(2) is not pool
+    assert parallel.map_parallel(os.getenv, ["COMODO_TEST_MARKER"] * 4, workers=2) == ["1"] * 4
 
 
 def test_an_error_in_any_item_is_raised_to_the_caller():
