@@ -8,8 +8,9 @@ run (medians of ``--repeats``):
   resize and crop) with no teacher: the ceiling for extraction.
 - ``extraction``: ``features.run`` with the cheap ``mobilenetv2_imagenet`` teacher, a fresh
   store each repeat (model loading included); the stage reports its own wall time without
-  model loading ("steady") and the teacher's busy time. Default precision (fp32 on CPU) and
-  the opt-in ``precision: bfloat16`` autocast.
+  model loading ("steady") and the teacher's busy time. The default ``precision: auto``
+  (fp32 on CPU) and the opt-in ``precision: bfloat16`` autocast (fast where the CPU has
+  native bf16, reported as ``cpu_native_bf16``).
 - ``decoders``: decode-only windows/s of the PyAV pass vs decord random access, for tiled
   windows and for sparse ones (every 4th window), behind the ``decoder: auto`` rule.
 - ``flops_per_window``: analytic forward FLOPs of TimeSformer-base (8x224) and
@@ -122,6 +123,15 @@ def flops_per_window() -> dict[str, float]:
             "videomae_base_16x224_gflop": videomae_flops(VideoMAEConfig()) / 1e9}
 
 
+def cpu_has_native_bf16() -> bool:
+    """``avx512_bf16`` or ``amx_bf16`` among the CPU flags (Linux)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -204,6 +214,7 @@ def run_all(args: argparse.Namespace, size: tuple[int, int], root: Path, handler
                     "teacher_threads": max(1, features.default_workers() - workers)},
         "teacher": "mobilenetv2_imagenet",
         "decode_only_windows_per_s": timing["decode_only_windows_per_s"],
+        "cpu_native_bf16": cpu_has_native_bf16(),
         "extraction_windows_per_s": timing["fp32"]["windows_per_s"],
         "extraction_over_decode_only": timing["fp32"]["over_decode_only"],
         "target_extraction_over_decode_only": 0.7,

@@ -1,11 +1,9 @@
 """Running a frozen teacher over decoded windows and assembling store chunks.
 
 ``TeacherRunner`` moves uint8 frames to the device, normalises them there and runs the
-teacher. ``precision="auto"``: bf16 autocast on CUDA (fp16 where bf16 is unsupported) and
-on a CPU with native bf16 (AVX512-BF16 or AMX: MobileNetV2 runs 6.0 instead of 11.7 ms per
-frame on one core here; the stores keep float16 anyway), fp32 on other CPUs, where bf16 is
-emulated and slower; ``bfloat16`` / ``float16`` force autocast, ``float32`` disables it.
-The resolved choice is recorded in the store's provenance (``compute``).
+teacher. ``precision="auto"``: bf16 autocast on CUDA (fp16 where bf16 is unsupported), fp32
+on CPU; ``bfloat16`` / ``float16`` force autocast (bf16 on a CPU with AVX512-BF16/AMX is
+~3x faster than fp32 for the MobileNetV2 teacher), ``float32`` disables it.
 
 ``ChunkAssembler`` receives windows in any order and runs the teacher on *chunk-aligned*
 batches: the valid windows of one store chunk, in row order, ``batch_size`` at a time,
@@ -19,8 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,18 +31,6 @@ AUTOCAST: dict[str, torch.dtype | None] = {"auto": None, "float32": None, "bfloa
                                            "float16": torch.float16}
 
 
-@cache
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (``avx512_bf16`` or ``amx_bf16`` among the
-    flags of /proc/cpuinfo); False where that file does not exist."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 class TeacherRunner:
     """A teacher on a device: (B, F, 3, S, S) uint8 -> float32 numpy embeddings."""
 
@@ -58,8 +42,6 @@ class TeacherRunner:
         if precision == "auto" and device.type == "cuda":
             bf16 = torch.cuda.is_bf16_supported()
             self.autocast = torch.bfloat16 if bf16 else torch.float16
-        elif precision == "auto" and device.type == "cpu" and cpu_has_native_bf16():
-            self.autocast = torch.bfloat16
 
     @property
     def compute(self) -> str:

@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 from comodo.cli.main import app
 from comodo.pipeline.stages.features import FeaturesConfig, run
 from comodo.pipeline.teachers import build_teacher
-from comodo.pipeline.teachers.runner import cpu_has_native_bf16
 from comodo.pipeline.teachers.tiny import save_tiny_timesformer
 from comodo.pipeline.video.decode import WindowRequest, decode_windows
 from comodo.pipeline.video.encode import textured_frames, write_mp4
@@ -96,21 +95,20 @@ def test_stage_writes_pooled_frames_valid_rejects_and_provenance(inputs, tmp_pat
     assert details["model_id"] == str(inputs["model"]) and details["pooling"] == "mean"
     assert details["mean"] == [0.45] * 3 and details["image_size"] == 32 and details["dtype"] == "float16"
     assert {"weights_hash", "transformers_version", "frame_sampling"} <= set(details)
-    # precision "auto": bf16 where this CPU has it natively, else fp32; recorded either way
-    assert details["compute"] == ("cpu/bfloat16" if cpu_has_native_bf16() else "cpu/float32")
+    assert details["compute"] == "cpu/float32"  # fp32 on CPU unless precision asks otherwise
     assert store.index == "../../windows.parquet"
     rejects = pl.read_parquet(data / "ds" / "rejects" / "features.parquet")
     assert rejects["item"].to_list() == ["0", "13", "14"] and set(rejects["kind"]) == {"window"}
     assert "broken.mp4" in rejects["reason"][0] and "past the last" in rejects["reason"][2]
 
 
-@pytest.mark.parametrize("precision", ["float32", "auto"])
+@pytest.mark.parametrize("precision", ["auto", "bfloat16"])
 def test_stored_embedding_equals_the_teacher_on_the_same_frames(inputs, reference, tmp_path, precision):
     teacher = build_teacher("timesformer", model=str(inputs["model"]))
     path, start, end = inputs["videos"][1], 2.0, 3.0  # row 7
     (got,) = decode_windows(str(path), "mp4", [WindowRequest(7, start, end, target_times(start, end, 4))])
     clip = normalise(resize_crop(got.frames, 36, 32), teacher.mean, teacher.std)[None]
-    bf16 = precision == "auto" and cpu_has_native_bf16()  # what "auto" resolves to on this CPU
+    bf16 = precision == "bfloat16"  # "auto" is fp32 on CPU
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         pooled, per_frame = teacher(clip)
     data = write_windows(tmp_path / "data", inputs["rows"])
