@@ -77,7 +77,10 @@ def load_mat_array(path: Path, key: str) -> np.ndarray:
     check_file(path)
     try:
         data = scipy.io.loadmat(str(path), variable_names=[key])
-    except (ValueError, TypeError, OSError, NotImplementedError, zlib.error) as err:
+    except NotImplementedError:  # scipy reads MATLAB v4-v7.2; v7.3 files are HDF5
+        raise InputDataError(f"{path} is a MATLAB v7.3 (HDF5) file, which is not read; re-save it "
+                             f"in MATLAB with save(..., '-v7')") from None
+    except (ValueError, TypeError, OSError, zlib.error) as err:
         raise InputDataError(f"{path} could not be read as a MATLAB .mat file: {err}") from None
     if key not in data:
         found = sorted(mat_shapes(path))

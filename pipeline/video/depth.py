@@ -13,8 +13,11 @@ intensity, scaled to 0..255, is replicated to the three channels.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from comodo.pipeline.datasets.readers import load_mat_array
 from comodo.stores.errors import InputDataError
 
 DEPTH_KEY = "d_depth"
@@ -27,16 +30,7 @@ DEPTH_RULE = ("near/far = 1st/99th percentile of non-zero depth per recording (s
 
 def load_depth(path: str) -> np.ndarray:
     """(F, H, W) uint16 depth in millimetres from a ``.mat`` holding ``d_depth`` (H, W, F)."""
-    import scipy.io
-
-    try:
-        data = scipy.io.loadmat(path, variable_names=[DEPTH_KEY])
-    except (OSError, ValueError, TypeError, NotImplementedError) as err:
-        raise InputDataError(f"depth video {path}: not a readable MATLAB file ({err})") from None
-    if DEPTH_KEY not in data:
-        raise InputDataError(f"depth video {path}: no '{DEPTH_KEY}' variable; expected UTD-MHAD "
-                             f"depth (H, W, F) uint16 in millimetres")
-    depth = np.asarray(data[DEPTH_KEY])
+    depth = load_mat_array(Path(path), DEPTH_KEY)  # names the file and what it holds instead
     if depth.ndim != 3 or depth.shape[2] == 0:
         raise InputDataError(f"depth video {path}: '{DEPTH_KEY}' has shape {depth.shape}; "
                              f"expected (H, W, F)")
