@@ -2,13 +2,15 @@
 
 ``scheduler``: None -> a pool of ``workers`` local processes (in-process when one worker
 suffices); "local-cluster" -> a dask.distributed LocalCluster sized to the machine;
-"tcp://HOST:PORT" -> an existing dask.distributed scheduler. The local pool is started once
-per process and kept for later calls: a fresh worker imports numpy, scipy, polars and zarr
-(about 1.5 s), which a stage would otherwise pay on every call (dask's multiprocessing
-scheduler starts a new pool per ``compute``; a LocalCluster also moves results over TCP with
-several copies, 3x slower on 20 h of IMU here). While the pool starts, the calling process
-works through batches from the back of the list. Stages that move large arrays let the
-workers write them to the store and return only small summaries.
+"tcp://HOST:PORT" -> an existing dask.distributed scheduler. ``iter_parallel`` streams
+results back in input order with a bounded number in flight, for stages whose results are
+large and consumed one after another (the imu stage appends them to its store).
+
+The local pool is started once per process and kept for later calls: a fresh worker
+imports numpy, polars and zarr (about 0.5-1.5 s), which a stage would otherwise pay on every
+call (dask's multiprocessing scheduler starts a new pool per ``compute``; a LocalCluster
+also moves results over TCP with several copies, 3x slower on 20 h of IMU here). While the
+pool starts, the calling process works through items from the back of the list.
 Items travel in batches so per-task overhead stays small; one progress bar counts items.
 """
 
@@ -17,11 +19,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from comodo.pipeline.progress import progress
 
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 _POOL: tuple[int, dict[str, str], ProcessPoolExecutor] | None = None
+_END: Any = object()
 
 
 def default_workers() -> int:
@@ -64,6 +68,66 @@ def map_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 0,
     if scheduler is None:
         return _map_multiprocessing(fn, items, n, desc, unit)
     return _map_distributed(fn, items, n, scheduler, desc, unit)
+
+
+def iter_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 0, ahead: int = 0,
+                  desc: str = "work", unit: str = "item") -> Iterator[R]:
+    """``fn(x) for x in items`` on the local pool, yielded in input order, with at most
+    ``ahead`` (default 8 per worker) items submitted and not yet yielded: the results held
+    here stay bounded whatever the number of items. While the next result is not ready, this
+    process takes the latest item that no worker has started (so it works while a fresh pool
+    starts, and whenever the workers fall behind)."""
+    n = workers or default_workers()
+    if runs_in_process(workers, None, len(items)):
+        yield from (fn(x) for x in progress(items, desc=desc, total=len(items), unit=unit))
+        return
+    pool = local_pool(n)
+    limit = max(1, ahead or 8 * n)
+    bar = progress(range(len(items)), desc=desc, total=len(items), unit=unit)
+    window: deque[_Slot[T, R]] = deque()
+    todo: Iterator[Any] = iter(items)
+    try:
+        while True:
+            while len(window) < limit and (item := next(todo, _END)) is not _END:
+                window.append(_Slot(item, pool.submit(fn, item)))
+            if not window:
+                return
+            head = window[0]
+            while not head.ready():
+                if not _take_one(fn, window):
+                    wait([head.future], return_when=FIRST_COMPLETED)
+            window.popleft()
+            next(bar, None)
+            yield head.result()
+    except BrokenProcessPool:
+        shutdown_local_pool()  # a worker died (killed, out of memory): the next call starts afresh
+        raise
+    finally:
+        for slot in window:
+            slot.future.cancel()
+
+
+class _Slot(Generic[T, R]):
+    """One item in flight: its future, or its result once this process computed it."""
+
+    def __init__(self, item: T, future: Future):
+        self.item, self.future = item, future
+        self.local: list[R] = []
+
+    def ready(self) -> bool:
+        return bool(self.local) or self.future.done()
+
+    def result(self) -> R:
+        return self.local[0] if self.local else self.future.result()
+
+
+def _take_one(fn: Callable[[T], R], window: deque[_Slot[T, R]]) -> bool:
+    """Compute the latest item in ``window`` that no worker has started; False if none."""
+    for slot in reversed(window):
+        if not slot.local and slot.future.cancel():
+            slot.local.append(fn(slot.item))
+            return True
+    return False
 
 
 def local_pool(n: int) -> ProcessPoolExecutor:

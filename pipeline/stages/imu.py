@@ -2,13 +2,17 @@
 
 Every recording is read by its dataset adapter, cleaned and resampled (``comodo.pipeline.
 signal``); the segments are laid end to end along one sample axis in recording order. A
-recording whose IMU cannot be read or is empty after cleaning is a counted reject.
+recording whose IMU cannot be read or is empty after cleaning is a counted reject, and so
+is one whose channels or units differ from the first kept recording's.
 
-With several workers (or a dask scheduler) the arrays never travel back to this process:
-each worker writes its recordings' samples to a staging folder beside the store
-(``imu.staging/``, raw float32 rows, any fsspec URL) and returns only their lengths; once
-every length is known the row layout is fixed, and workers write the store's chunks from
-the staged rows. The staging folder is removed at the end.
+On this machine (in-process or the local process pool) recordings stream back in order,
+a bounded number in flight, and this process appends them to the store a chunk at a time
+(``RowAppender``): memory stays bounded and nothing is written twice. On a dask scheduler
+the arrays never travel back to this process: each worker writes its recordings' samples to
+a staging folder beside the store (``imu.staging/``, raw float32 rows, any fsspec URL) and
+returns only their lengths; once every length is known the row layout is fixed, and workers
+write the store's chunks from the staged rows. The staging folder is removed at the end.
+Both ways write the same bytes.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ import polars as pl
 from comodo.pipeline import signal
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.base import Reject
-from comodo.pipeline.parallel import chunk_groups, map_parallel, runs_in_process
+from comodo.pipeline.parallel import chunk_groups, iter_parallel, map_parallel
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
 from comodo.pipeline.stages.ingest import make_adapter
 from comodo.stores import fs
+from comodo.stores.appender import RowAppender
 from comodo.stores.chunked import ArraySpec, ChunkedStore
 from comodo.stores.errors import InputDataError
 from comodo.stores.index import read_table, write_table
@@ -94,13 +99,16 @@ def _process_one(job: _Job) -> _Result | Reject:
 
 
 def _check_channels(results: list[_Result]) -> tuple[list[str], list[str], list[Reject]]:
-    """All kept recordings must share channels and units; the majority layout wins."""
-    layouts = [(tuple(r.channels), tuple(r.units)) for r in results]
-    common = max(set(layouts), key=layouts.count)
-    rejects = [Reject("imu", r.recording_id, "recording",
-                      f"channels {r.channels} in {r.units} differ from the dataset's {list(common[0])}")
-               for r, lay in zip(results, layouts) if lay != common]
+    """All kept recordings must share channels and units: the first kept one's layout wins."""
+    common = (tuple(results[0].channels), tuple(results[0].units))
+    rejects = [_mixed(r, list(common[0])) for r in results
+               if (tuple(r.channels), tuple(r.units)) != common]
     return list(common[0]), list(common[1]), rejects
+
+
+def _mixed(result: _Result, channels: list[str]) -> Reject:
+    return Reject("imu", result.recording_id, "recording",
+                  f"channels {result.channels} in {result.units} differ from the dataset's {channels}")
 
 
 def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: str, root: str,
@@ -108,13 +116,73 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
     paths = DatasetPaths(data_dir, dataset, storage_options or {})
     recs = read_table(paths.recordings, **paths.options)
     reader = make_adapter(adapter, root, dataset, options)
-    staging = None if runs_in_process(cfg.workers, cfg.scheduler, len(recs)) else paths.imu_staging
-    if staging is not None:
-        _remove(staging, paths.options)
-        filesystem, path = fs.filesystem(staging, **paths.options)
-        filesystem.makedirs(path, exist_ok=True)
-    jobs = [_Job(reader, rec, cfg, None if staging is None else fs.join(staging, f"{i:08d}.f32"),
-                 paths.options) for i, rec in enumerate(recs.iter_rows(named=True))]
+    jobs = [_Job(reader, rec, cfg, None, paths.options) for rec in recs.iter_rows(named=True)]
+    if cfg.scheduler is None:
+        index, n_kept, n_rejected = _stream(cfg, paths, jobs, dataset)
+    else:
+        index, n_kept, n_rejected = _staged(cfg, paths, jobs, dataset)
+    write_table(index, paths.imu_index, **paths.options)
+    return StageSummary("imu", dataset, "recordings", len(jobs), n_kept, n_rejected)
+
+
+def _provenance(cfg: ImuConfig, paths: DatasetPaths, first: _Result) -> Provenance:
+    return Provenance("imu", config_hash(output_config(cfg)), hash_file(paths.recordings, **paths.options),
+                      details={"channels": first.channels, "units": first.units, "steps": first.steps,
+                               "target_rate_hz": cfg.target_rate_hz, "scale": cfg.scale})
+
+
+def _appender(cfg: ImuConfig, paths: DatasetPaths, first: _Result) -> RowAppender:
+    return RowAppender(paths.imu_store, cfg.chunk_rows,
+                       {"imu": ArraySpec((len(first.channels),), "float32", cfg.codec)},
+                       _provenance(cfg, paths, first),
+                       attrs={"channels": first.channels, "units": first.units,
+                              "segments_index": "../imu.parquet"},
+                       storage_options=paths.options)
+
+
+def _stream(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
+            ) -> tuple[pl.DataFrame, int, int]:
+    """Recordings in order from this process or the local pool, appended as they come."""
+    appender: RowAppender | None = None
+    kept: list[_Result] = []
+    rejects: list[Reject] = []
+    stream = iter_parallel(_process_one, jobs, cfg.workers, desc="imu", unit="rec")
+    try:
+        for out in stream:
+            if isinstance(out, Reject):
+                rejects.append(out)
+                continue
+            if appender is None:
+                appender = _appender(cfg, paths, out)
+            elif (out.channels, out.units) != (kept[0].channels, kept[0].units):
+                rejects.append(_mixed(out, kept[0].channels))
+                continue
+            for seg in out.segments:
+                appender.append({"imu": seg.values})
+            kept.append(out)
+        if not kept:
+            finish_rejects(paths, "imu", rejects, len(jobs), 0.0)
+            raise InputDataError(f"imu {dataset}: no recording has usable IMU; see {paths.rejects('imu')}")
+        finish_rejects(paths, "imu", rejects, len(jobs), cfg.max_reject_fraction)
+        assert appender is not None  # made with the first kept recording
+        appender.close()
+    except BaseException:
+        stream.close()  # cancels what is still queued
+        if appender is not None:
+            appender.abort()  # a failed stage leaves no half-written store behind
+        raise
+    return _segments_index(kept), len(kept), len(rejects)
+
+
+def _staged(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
+            ) -> tuple[pl.DataFrame, int, int]:
+    """On a dask scheduler: workers stage their rows, then write the chunks (module doc)."""
+    staging = paths.imu_staging
+    _remove(staging, paths.options)
+    filesystem, path = fs.filesystem(staging, **paths.options)
+    filesystem.makedirs(path, exist_ok=True)
+    jobs = [_Job(j.reader, j.rec, cfg, fs.join(staging, f"{i:08d}.f32"), j.options)
+            for i, j in enumerate(jobs)]
     try:
         outputs = map_parallel(_process_one, jobs, cfg.workers, cfg.scheduler, desc="imu", unit="rec")
         rejects = [o for o in outputs if isinstance(o, Reject)]
@@ -127,12 +195,10 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
         bad = {r.item for r in mixed}
         results = [r for r in results if r.recording_id not in bad]
         finish_rejects(paths, "imu", rejects, len(jobs), cfg.max_reject_fraction)
-        index = _write(cfg, paths, results, channels, units)
+        _write_staged(cfg, paths, results, channels, units)
     finally:
-        if staging is not None:
-            _remove(staging, paths.options)
-    write_table(index, paths.imu_index, **paths.options)
-    return StageSummary("imu", dataset, "recordings", len(jobs), len(results), len(rejects))
+        _remove(staging, paths.options)
+    return _segments_index(results), len(results), len(rejects)
 
 
 def _remove(url: str, options: dict[str, Any]) -> None:
@@ -195,38 +261,31 @@ def _write_staged_chunks(job: _ChunksJob) -> None:
                                   np.zeros((0, job.n_channels), np.float32)})
 
 
-def _write(cfg: ImuConfig, paths: DatasetPaths, results: list[_Result], channels: list[str],
-           units: list[str]) -> pl.DataFrame:
+def _segments_index(results: list[_Result]) -> pl.DataFrame:
+    """imu.parquet: every segment's first row in the store, length, start time and rate."""
     rows, start = [], 0
     for r in results:
         for k, (seg, n) in enumerate(zip(r.segments, r.lengths)):
             rows.append({"recording_id": r.recording_id, "segment": k, "row_start": start,
                          "n_samples": n, "t0_s": seg.t0_s, "rate_hz": seg.rate_hz})
             start += n
-    inputs = hash_file(paths.recordings, **paths.options)
-    prov = Provenance("imu", config_hash(output_config(cfg)), inputs, details={
-        "channels": channels, "units": units, "steps": results[0].steps,
-        "target_rate_hz": cfg.target_rate_hz, "scale": cfg.scale,
-    })
-    store = ChunkedStore.create(paths.imu_store, start, cfg.chunk_rows,
-                                {"imu": ArraySpec((len(channels),), "float32", cfg.codec)}, prov,
-                                attrs={"channels": channels, "units": units,
-                                       "segments_index": "../imu.parquet"},
-                                storage_options=paths.options)
-    layout = _layout(results, start, cfg.chunk_rows)
-    if results[0].staged is None:
-        arrays = [np.concatenate([s.values for s in r.segments]) if len(r.segments) > 1
-                  else r.segments[0].values for r in results]
-        for chunk in store.pending_chunks():
-            block = [arrays[p.result][p.lo : p.hi] for p in layout[chunk]]
-            store.write_chunk(chunk, {"imu": np.concatenate(block) if block else
-                                      np.zeros((0, len(channels)), np.float32)})
-    else:
-        sources = {c: [(str(results[p.result].staged), p.lo, p.hi) for p in layout[c]]
-                   for c in store.pending_chunks()}
-        jobs = [_ChunksJob(paths.imu_store, paths.options, len(channels), {c: sources[c] for c in group})
-                for group in chunk_groups(list(sources), cfg.workers)]
-        map_parallel(_write_staged_chunks, jobs, cfg.workers, cfg.scheduler, desc="imu store", unit="job")
     return pl.DataFrame(rows, schema={"recording_id": pl.String, "segment": pl.Int64,
                                       "row_start": pl.Int64, "n_samples": pl.Int64,
                                       "t0_s": pl.Float64, "rate_hz": pl.Float64})
+
+
+def _write_staged(cfg: ImuConfig, paths: DatasetPaths, results: list[_Result], channels: list[str],
+                  units: list[str]) -> None:
+    n_rows = sum(sum(r.lengths) for r in results)
+    store = ChunkedStore.create(paths.imu_store, n_rows, cfg.chunk_rows,
+                                {"imu": ArraySpec((len(channels),), "float32", cfg.codec)},
+                                _provenance(cfg, paths, results[0]),
+                                attrs={"channels": channels, "units": units,
+                                       "segments_index": "../imu.parquet"},
+                                storage_options=paths.options)
+    layout = _layout(results, n_rows, cfg.chunk_rows)
+    sources = {c: [(str(results[p.result].staged), p.lo, p.hi) for p in layout[c]]
+               for c in store.pending_chunks()}
+    jobs = [_ChunksJob(paths.imu_store, paths.options, len(channels), {c: sources[c] for c in group})
+            for group in chunk_groups(list(sources), cfg.workers)]
+    map_parallel(_write_staged_chunks, jobs, cfg.workers, cfg.scheduler, desc="imu store", unit="job")

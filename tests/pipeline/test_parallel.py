@@ -38,3 +38,20 @@ def test_one_worker_runs_in_this_process():
     assert not parallel.runs_in_process(1, "local-cluster", 100)
     assert parallel.chunk_groups(list(range(10)), workers=2, per_worker=2) == [
         [0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+
+
+def test_streamed_results_come_in_input_order_with_a_bounded_window():
+    items = [float(i) for i in range(300)]
+    stream = parallel.iter_parallel(math.sqrt, items, workers=2, ahead=5)
+    assert list(stream) == [math.sqrt(x) for x in items]
+    assert list(parallel.iter_parallel(math.sqrt, items[:3], workers=1)) == [math.sqrt(x) for x in items[:3]]
+
+
+def test_a_streamed_error_is_raised_and_the_pool_still_serves():
+    items = [float(i) for i in range(60)]
+    items[41] = -1.0
+    stream = parallel.iter_parallel(math.sqrt, items, workers=2, ahead=4)
+    with pytest.raises(ValueError, match="math domain error"):
+        for got, x in zip(stream, items):
+            assert got == math.sqrt(x)  # everything before the bad item arrives first
+    assert list(parallel.iter_parallel(math.sqrt, [4.0, 9.0, 16.0], workers=2)) == [2.0, 3.0, 4.0]

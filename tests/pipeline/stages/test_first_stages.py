@@ -58,6 +58,19 @@ def test_too_many_rejects_fail_the_stage_and_name_the_table(tmp_path):
                    str(tmp_path / "raw"), {})
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_imu_stage_over_its_reject_limit_leaves_no_half_written_store(tmp_path, workers):
+    make_dataset(tmp_path / "raw", RECS)
+    ingest.run(ingest.IngestConfig(), tmp_path / "data", "tiny", "ego4d", str(tmp_path / "raw"), {})
+    (tmp_path / "raw/imu/c.csv").write_text("canonical_timestamp_ms,accl_x\n0,1\n")  # after ingest
+    with pytest.raises(RejectLimitError, match="rejects/imu.parquet"):
+        imu.run(imu.ImuConfig(workers=workers, max_reject_fraction=0.2), tmp_path / "data", "tiny",
+                "ego4d", str(tmp_path / "raw"), {})
+    assert not (tmp_path / "data/tiny/imu.zarr").exists()
+    rejects = pl.read_parquet(tmp_path / "data/tiny/rejects/imu.parquet")
+    assert rejects["item"].to_list() == ["c"] and "lacks columns" in rejects["reason"][0]
+
+
 def test_imu_shorter_than_one_window_is_rejected_by_windows(tmp_path):
     make_dataset(tmp_path / "raw", {"a": ("walk", "train")}, video_s=12.0)
     make_dataset(tmp_path / "raw2", {"short": ("run", "train")}, video_s=4.0)

@@ -125,7 +125,9 @@ def test_a_stage_reads_and_writes_its_tables_and_stores_on_s3(s3_server, tmp_pat
     assert not (tmp_path / "s3:").exists() and not Path("s3:").exists()
 
 
-def test_imu_workers_stage_their_rows_on_s3_and_write_the_local_bytes(s3_server, tmp_path):
+@pytest.mark.parametrize("scheduler", [None, pytest.param("local-cluster", marks=pytest.mark.slow)])
+def test_imu_workers_write_the_local_bytes_to_s3(s3_server, tmp_path, scheduler):
+    """Two pool workers stream rows back; on a dask cluster they stage them on s3 instead."""
     make_dataset(tmp_path / "raw", RECS)
     small = {"chunk_rows": 700}  # chunks straddle recordings
     local = tmp_path / "local"
@@ -133,7 +135,8 @@ def test_imu_workers_stage_their_rows_on_s3_and_write_the_local_bytes(s3_server,
     imu.run(imu.ImuConfig(workers=1, **small), local, "tiny", "ego4d", str(tmp_path / "raw"), {})
     data, options = s3_server.fresh_prefix(), s3_server.storage_options
     ingest.run(ingest.IngestConfig(), data, "tiny", "ego4d", str(tmp_path / "raw"), {}, options)
-    imu.run(imu.ImuConfig(workers=2, **small), data, "tiny", "ego4d", str(tmp_path / "raw"), {}, options)
+    imu.run(imu.ImuConfig(workers=2, scheduler=scheduler, **small), data, "tiny", "ego4d",
+            str(tmp_path / "raw"), {}, options)
     remote = s3_files(data, options)
     assert not any(name.startswith("tiny/imu.staging") for name in remote)
     ours = {k: v for k, v in local_files(local).items() if k.startswith("tiny/imu.zarr/")}

@@ -1,0 +1,107 @@
+"""A new store filled by appending rows in order, for writers that learn the row count last.
+
+The imu stage streams recordings one after another and knows the store's length only after
+the last one. ``RowAppender`` keeps less than one chunk of rows in memory: each time a full
+chunk has arrived, the arrays grow by one chunk (a metadata update) and the chunk is written
+whole. ``close`` writes the last partial chunk, marks every chunk complete and writes the
+store's attrs; until then the store carries the "being created" attr, so no reader accepts a
+half-written store, and ``open_or_create`` starts it over. The finished store is the one
+``ChunkedStore.create`` + ``write_chunk`` make from the same rows, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import zarr
+
+from comodo.stores import fs
+from comodo.stores.backends import refuse_foreign, zarr_store
+from comodo.stores.chunked import CREATING, MARKER, WRITE_CONFIG, ArraySpec, ChunkedStore
+from comodo.stores.errors import StoreError
+from comodo.stores.provenance import Provenance
+
+GROW_CHUNKS = 256  # most chunks added to the arrays' shape at once
+
+
+class RowAppender:
+    """Append rows to a new store at ``url`` (replacing a store that is there), then ``close``."""
+
+    def __init__(self, url: str, chunk_rows: int, arrays: Mapping[str, ArraySpec],
+                 provenance: Provenance, index: str | None = None,
+                 attrs: Mapping[str, Any] | None = None,
+                 storage_options: Mapping[str, Any] | None = None):
+        if chunk_rows < 1:
+            raise StoreError(f"store {url}: chunk_rows must be >= 1, got {chunk_rows}")
+        if MARKER in arrays:
+            raise StoreError(f"store {url}: the array name {MARKER!r} is reserved; rename it")
+        refuse_foreign(url, storage_options)
+        self.url, self.chunk_rows, self.specs = str(url), chunk_rows, dict(arrays)
+        self.meta = {"arrays": list(arrays), "provenance": provenance.to_dict(), "index": index,
+                     **dict(attrs or {})}
+        self.options = dict(storage_options or {})
+        store = zarr_store(url, read_only=False, storage_options=storage_options)
+        self.group = zarr.open_group(store, mode="w", zarr_format=3, attributes={CREATING: True})
+        self.arrays = {name: self.group.create_array(
+            name, shape=(0, *spec.row_shape), chunks=(chunk_rows, *spec.row_shape), dtype=spec.dtype,
+            compressors=spec.compressors(), fill_value=0, config=WRITE_CONFIG)
+            for name, spec in arrays.items()}
+        self.pending: dict[str, list[np.ndarray]] = {name: [] for name in arrays}
+        self.n_pending = 0
+        self.n_rows = 0  # rows written to disk: always a multiple of chunk_rows until close
+        self.capacity = 0  # rows the arrays' shape holds now (>= n_rows)
+
+    def append(self, data: Mapping[str, np.ndarray]) -> None:
+        """Rows for every array (same count); full chunks are written as they complete."""
+        blocks = {name: np.asarray(data[name]) for name in self.specs if name in data}
+        if set(blocks) != set(self.specs):
+            raise StoreError(f"append to {self.url}: need arrays {sorted(self.specs)}, got {sorted(data)}")
+        counts = {len(b) for b in blocks.values()}
+        for name, block in blocks.items():
+            if tuple(block.shape[1:]) != tuple(self.specs[name].row_shape) or len(counts) != 1:
+                raise StoreError(f"append to {self.url}/{name}: rows of shape "
+                                 f"{self.specs[name].row_shape}, as many for every array, expected; "
+                                 f"got {block.shape}")
+        for name, block in blocks.items():
+            self.pending[name].append(block)
+        self.n_pending += counts.pop()
+        while self.n_pending >= self.chunk_rows:
+            self._flush(self.chunk_rows)
+
+    def _flush(self, n: int) -> None:
+        """Write the first ``n`` pending rows of every array as the next chunk."""
+        lo, hi = self.n_rows, self.n_rows + n
+        if hi > self.capacity:
+            grow = min(max(1, self.capacity // self.chunk_rows), GROW_CHUNKS) * self.chunk_rows
+            self._resize(max(hi, self.capacity + grow))
+        for name, arr in self.arrays.items():
+            parts = self.pending[name]
+            rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            self.pending[name] = [rows[n:]] if len(rows) > n else []
+            arr[lo:hi] = rows[:n].astype(arr.dtype, copy=False)
+        self.n_pending -= n
+        self.n_rows = hi
+
+    def _resize(self, n_rows: int) -> None:
+        for arr in self.arrays.values():
+            arr.resize((n_rows, *arr.shape[1:]))
+        self.capacity = n_rows
+
+    def close(self) -> ChunkedStore:
+        """Write the last rows, mark every chunk complete and finish the store."""
+        self._resize(self.n_rows + self.n_pending)  # drops the chunks grown ahead, never written
+        if self.n_pending:
+            self._flush(self.n_pending)
+        n_chunks = max(1, -(-self.n_rows // self.chunk_rows))
+        marker = self.group.create_array(MARKER, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0)
+        marker[:] = 1
+        self.group.attrs.put({"n_rows": int(self.n_rows), "chunk_rows": int(self.chunk_rows), **self.meta})
+        return ChunkedStore(self.url, self.group)
+
+    def abort(self) -> None:
+        """Remove the unfinished store (a failed stage leaves nothing half-written)."""
+        filesystem, path = fs.filesystem(self.url, **self.options)
+        if filesystem.exists(path):
+            filesystem.rm(path, recursive=True)
