@@ -2,14 +2,17 @@
 
 Adapters read raw IMU; this module turns it into clean, canonical segments:
 1. drop rows with a missing timestamp or non-finite value, sort by time, drop duplicate
-   timestamps (first kept);
+   timestamps (first kept); a recording with none of these is not copied;
 2. split at gaps longer than ``max_gap_s``;
 3. convert units to the canonical set (g, deg/s) — or apply the MMEA sensitivity scaling
-   (acc counts / 16384 -> g, gyro counts / 16.4 -> deg/s);
+   (acc counts / 16384 -> g, gyro counts / 16.4 -> deg/s); the factors multiply the float64
+   values just before their float32 cast (inside the filter's chunks on a uniform clock);
 4. resample each segment: linear interpolation onto a uniform grid at the nearest whole
-   native rate ``r`` starting on a multiple of ``1/target`` seconds, then
-   ``scipy.signal.resample_poly`` with exact rational factors ``target/r`` reduced (its
-   default Kaiser-windowed filter, designed once per factor pair and applied in float32).
+   native rate ``r`` starting on a multiple of ``1/target`` seconds, then polyphase
+   filtering with exact rational factors ``target/r`` reduced. The filtering is
+   ``scipy.signal.resample_poly(x, up, down, window=<its default Kaiser filter>,
+   padtype="line")`` computed in float32 as block matrix products (numpy only, see
+   ``_polyphase``); the filter and its block matrices are built once per factor pair.
    Input already on that grid (uniform clocks) skips the interpolation.
    Output sample ``j`` of a segment lies at ``t0 + j/target`` on the canonical clock, where
    ``t0`` is a multiple of ``1/target``: windows can be cut by time with integer indices.
@@ -23,7 +26,6 @@ from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import firwin, resample_poly
 
 from comodo.pipeline.datasets.base import ImuData
 from comodo.stores.errors import InputDataError
@@ -53,23 +55,35 @@ class CleanReport:
 
 
 def clean(imu: ImuData, max_gap_s: float) -> tuple[list[tuple[np.ndarray, np.ndarray]], CleanReport]:
-    """Drop bad rows, sort, de-duplicate and split at gaps; returns [(t_s, values)] pieces."""
+    """Drop bad rows, sort, de-duplicate and split at gaps; returns [(t_s, values)] pieces
+    (views of the input arrays when no row had to go)."""
     report = CleanReport()
     t, x = np.asarray(imu.t_s, dtype=np.float64), np.asarray(imu.values, dtype=np.float64)
-    ok = np.isfinite(t) & np.isfinite(x).all(axis=1)
-    report.dropped_nonfinite = int((~ok).sum())
-    t, x = t[ok], x[ok]
-    if t.size and np.any(np.diff(t) < 0):
+    t, x, report.dropped_nonfinite = _finite_rows(t, x)
+    dt = np.diff(t)  # (T-1,)
+    if dt.size and dt.min() < 0:
         report.was_unsorted = True
         order = np.argsort(t, kind="stable")
         t, x = t[order], x[order]
-    keep = np.concatenate([[True], np.diff(t) > 0]) if t.size else np.zeros(0, bool)
-    report.dropped_duplicates = int((~keep).sum())
-    t, x = t[keep], x[keep]
-    cuts = np.flatnonzero(np.diff(t) > max_gap_s) + 1
+        dt = np.diff(t)
+    if dt.size and dt.min() <= 0:
+        keep = np.concatenate([[True], dt > 0])
+        report.dropped_duplicates = int((~keep).sum())
+        t, x = t[keep], x[keep]
+        dt = np.diff(t)
+    cuts = np.flatnonzero(dt > max_gap_s) + 1
     report.gaps = int(cuts.size)
     pieces = [(tp, xp) for tp, xp in zip(np.split(t, cuts), np.split(x, cuts)) if tp.size >= 2]
     return pieces, report
+
+
+def _finite_rows(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The rows with a finite timestamp and finite values, and how many were dropped;
+    the arrays themselves when every row is finite (the common case, checked in one pass)."""
+    if np.isfinite(t).all() and np.isfinite(x).all():
+        return t, x, 0
+    ok = np.isfinite(t) & np.isfinite(x).all(axis=1)  # (T,)
+    return t[ok], x[ok], int((~ok).sum())
 
 
 def unit_factors(units: list[str], channels: list[str], scale: str) -> tuple[np.ndarray, list[str]]:
@@ -99,37 +113,156 @@ def unit_factors(units: list[str], channels: list[str], scale: str) -> tuple[np.
 @lru_cache(maxsize=64)
 def _filter(up: int, down: int) -> np.ndarray:
     """``resample_poly``'s default anti-aliasing filter for ``up/down`` (before its gain
-    ``up``, which ``resample_poly`` applies), in float32 so the filtering runs in float32."""
+    ``up``), in float32 so the filtering runs in float32: ``scipy.signal.firwin(20 * m + 1,
+    1 / m, window=("kaiser", 5.0))`` with ``m = max(up, down)``, written out in numpy."""
     max_rate = max(up, down)
-    return firwin(20 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0)).astype(np.float32)
+    n_taps, cutoff = 20 * max_rate + 1, 1.0 / max_rate
+    lag = np.arange(n_taps) - 0.5 * (n_taps - 1)  # (K,) taps from the centre
+    h = cutoff * np.sinc(cutoff * lag) * np.kaiser(n_taps, 5.0)
+    return (h / h.sum()).astype(np.float32)  # unit gain at DC, as firwin scales it
+
+
+@dataclass(frozen=True)
+class _Polyphase:
+    """``resample_poly``'s filtering for ``up/down`` as block matrix products.
+
+    Output sample ``m`` is ``sum_n x_ext[n] * h[m*down + half - n*up]`` (``h`` the filter
+    times ``up``, ``half = (len(h) - 1) // 2``, ``x_ext`` the input continued at both ends
+    by the line through its first and last samples). Output block ``q`` (``block_out``
+    samples from ``q * block_out``) then only needs input ``first + q * block_in`` up to
+    ``2 * block_in`` samples on: with frames ``F_q = x_ext[first + q * block_in:][:block_in]``
+    it is ``F_q @ w0 + F_{q+1}[:len(w1)] @ w1``.
+    """
+
+    first: int  # first input index any output needs (<= 0)
+    block_out: int  # up * r
+    block_in: int  # down * r
+    w0: np.ndarray  # (block_in, block_out)
+    w1: np.ndarray  # (rows <= block_in, block_out): the part of the next frame still needed
+
+
+@lru_cache(maxsize=64)
+def _polyphase(up: int, down: int) -> _Polyphase:
+    """The block matrices for ``up/down``, with the smallest ``r`` whose blocks' input fits
+    in two frames. No fallback to scipy: for native rates 20..2000 Hz -> 200 Hz this ran
+    5-10x faster than ``resample_poly`` where ``up`` is small and still 1.7x where it is large
+    (200/197: the matrices are mostly zeros, ~10x the multiply-adds a tap loop needs)."""
+    h = _filter(up, down) * np.float32(up)  # (K,)
+    half = (len(h) - 1) // 2
+    first = -(half // up)
+    r = 1
+    while ((up * r - 1) * down + half) // up - first + 1 > 2 * down * r:
+        r += 1
+    block_out, block_in = up * r, down * r
+    span = ((block_out - 1) * down + half) // up - first + 1  # input samples a block needs
+    tap = (np.arange(block_out)[None, :] * down + half
+           - (first + np.arange(span)[:, None]) * up)  # (span, block_out) index into h
+    w = np.where((tap >= 0) & (tap < len(h)), h[np.clip(tap, 0, len(h) - 1)], 0).astype(np.float32)
+    return _Polyphase(first, block_out, block_in, w[:block_in].copy(), w[block_in:].copy())
+
+
+_CHUNK_VALUES = 1 << 16  # output values per block-matrix product: keeps temporaries in cache
+
+
+def _resample_poly(x: np.ndarray, up: int, down: int, gain: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """``scipy.signal.resample_poly(x * gain, up, down, axis=0, window=_filter(up, down),
+    padtype="line")`` with ``x * gain`` cast to float32 (computed chunk by chunk, never as a
+    whole copy): (n_in >= 2, C) -> (ceil(n_in * up / down), C) float32."""
+    n_in, n_ch = x.shape
+    if up == down == 1:
+        return np.array(x if gain is None else x * gain, dtype=np.float32)
+    plan = _polyphase(up, down)
+    n_out = -(-n_in * up // down)
+    n_blocks = -(-n_out // plan.block_out)
+    ends = (x[[0, -1]] if gain is None else x[[0, -1]] * gain).astype(np.float32)  # (2, C)
+    slope = (ends[1] - ends[0]) / np.float32(n_in - 1)  # (C,)
+    out = np.empty((n_blocks * plan.block_out, n_ch), np.float32)
+    step = max(1, _CHUNK_VALUES // (plan.block_out * max(n_ch, 1)))  # blocks per product
+    for q0 in range(0, n_blocks, step):
+        n_q = min(step, n_blocks - q0)
+        start = plan.first + q0 * plan.block_in
+        frames = _line_extended(x, gain, ends, slope, start, (n_q + 1) * plan.block_in)
+        frames = frames.reshape(n_ch, n_q + 1, plan.block_in)
+        y = frames[:, :-1] @ plan.w0  # (C, n_q, block_out)
+        y += frames[:, 1:, :len(plan.w1)] @ plan.w1
+        _put_channels(out[q0 * plan.block_out:(q0 + n_q) * plan.block_out], y.reshape(n_ch, -1))
+    return out[:n_out]
+
+
+def _line_extended(x: np.ndarray, gain: np.ndarray | None, ends: np.ndarray, slope: np.ndarray,
+                   start: int, length: int) -> np.ndarray:
+    """Samples ``start .. start + length - 1`` of ``x * gain`` (T, C) continued by the line
+    through its ends (``ends`` (2, C), ``slope`` (C,) per sample): (C, length) float32."""
+    n_in = len(x)
+    lo, hi = min(max(-start, 0), length), min(max(n_in - start, 0), length)  # inside: [lo, hi)
+    seg = np.empty((x.shape[1], length), np.float32)
+    if lo:
+        seg[:, :lo] = ends[0][:, None] + np.arange(start, start + lo) * slope[:, None]
+    for c in range(x.shape[1]):  # one channel at a time: long inner loops
+        column = x[start + lo:start + hi, c]
+        seg[c, lo:hi] = column if gain is None else column * gain[c]
+    if hi < length:
+        past = np.arange(start + hi, start + length) - (n_in - 1)  # samples past the last
+        seg[:, hi:] = ends[1][:, None] + past * slope[:, None]
+    return seg
+
+
+def _put_channels(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[:] = src.T`` for ``dst`` (T, C) and ``src`` (C, T), one channel at a time:
+    numpy's own transposed copy loops over the short channel axis."""
+    for c in range(len(src)):
+        dst[:, c] = src[c]
+
+
+def _native_rate(dt: np.ndarray) -> int:
+    """The whole rate nearest ``1 / median(dt)``; the median is skipped when the smallest
+    and largest step already round to the same rate (it lies between them)."""
+    shortest, longest = float(dt.min()), float(dt.max())
+    if shortest > 0 and round(1.0 / shortest) == round(1.0 / longest):
+        return max(1, round(1.0 / longest))
+    return max(1, round(1.0 / float(np.median(dt))))
 
 
 def _on_grid(t: np.ndarray, grid: np.ndarray, rate: float) -> bool:
     """Whether the timestamps already are the grid (to a millionth of a sample period)."""
-    return len(t) == len(grid) and float(np.max(np.abs(t - grid))) <= 1e-6 / rate
+    if len(t) != len(grid):
+        return False
+    err = t - grid
+    return max(float(err.max()), -float(err.min())) <= 1e-6 / rate
 
 
-def resample(t: np.ndarray, x: np.ndarray, target_hz: float) -> Segment:
-    """Uniform-grid polyphase resampling of one gap-free piece (see module docstring)."""
-    native = 1.0 / float(np.median(np.diff(t)))
-    r = max(1, round(native))
+def _interpolated(t: np.ndarray, x: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``x`` (T, C) at times ``t`` linearly interpolated at ``grid`` (G,): (G, C) float32."""
+    columns = np.ascontiguousarray(x.T)  # (C, T): np.interp then reads each channel in order
+    out = np.empty((len(grid), x.shape[1]), np.float32)
+    for c, column in enumerate(columns):
+        out[:, c] = np.interp(grid, t, column)
+    return out
+
+
+def resample(t: np.ndarray, x: np.ndarray, target_hz: float, gain: np.ndarray | None = None
+             ) -> Segment:
+    """Uniform-grid polyphase resampling of one gap-free piece (see module docstring) of
+    ``x * gain`` (``gain`` (C,): unit factors, applied in float64 before the float32 cast)."""
+    r = _native_rate(np.diff(t))
     t0 = math.ceil(t[0] * target_hz - 1e-9) / target_hz
     n_in = int(math.floor((t[-1] - t0) * r + 1e-9)) + 1
     if n_in < 2:
         return Segment(t0, target_hz, np.zeros((0, x.shape[1]), np.float32))
-    grid = t0 + np.arange(n_in) / r
+    grid = np.arange(n_in, dtype=np.float64)
+    grid /= r
+    grid += t0  # (n_in,) == t0 + arange(n_in) / r, without temporaries
     if _on_grid(t, grid, r):
-        uniform = x.astype(np.float32)
+        uniform = x  # scaled and cast to float32 chunk by chunk by the filter
     else:
-        uniform = np.stack([np.interp(grid, t, x[:, c]) for c in range(x.shape[1])], axis=1,
-                           dtype=np.float32)
+        uniform, gain = _interpolated(t, x if gain is None else x * gain, grid), None
     ratio = Fraction(target_hz).limit_denominator(10_000) / r
     if ratio == 1:
-        return Segment(t0, float(target_hz), uniform)
-    up, down = ratio.numerator, ratio.denominator
-    out = resample_poly(uniform, up, down, axis=0, window=_filter(up, down), padtype="line")
+        return Segment(t0, float(target_hz), _resample_poly(uniform, 1, 1, gain))
+    out = _resample_poly(uniform, ratio.numerator, ratio.denominator, gain)
     n_out = int(math.floor((n_in - 1) * float(ratio))) + 1
-    return Segment(t0, float(target_hz), np.ascontiguousarray(out[:n_out], dtype=np.float32))
+    return Segment(t0, float(target_hz), out[:n_out])
 
 
 def process(imu: ImuData, target_hz: float | None, max_gap_s: float, scale: str
@@ -139,12 +272,11 @@ def process(imu: ImuData, target_hz: float | None, max_gap_s: float, scale: str
     factors, units = unit_factors(imu.units, imu.channels, scale)
     segments = []
     for t, x in pieces:
-        x = x * factors
         if target_hz is None:
             rate = 1.0 / float(np.median(np.diff(t)))
-            segments.append(Segment(float(t[0]), rate, x.astype(np.float32)))
+            segments.append(Segment(float(t[0]), rate, (x * factors).astype(np.float32)))
         else:
-            segments.append(resample(t, x, target_hz))
+            segments.append(resample(t, x, target_hz, factors))
     report.steps = ["clean", f"units->{sorted(set(units))}"]
     if target_hz:
         report.steps.append(f"resample->{target_hz}Hz")

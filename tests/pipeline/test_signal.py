@@ -1,4 +1,7 @@
 import math
+import subprocess
+import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -54,3 +57,55 @@ def test_raw_counts_need_the_mmea_scaling_switch():
     assert units == ["g"] * 3 + ["deg/s"] * 3
     assert segments[0].rate_hz == pytest.approx(25.0)
     np.testing.assert_allclose(segments[0].values[0, [0, 3]], [1.0, 1.0])
+
+
+RATIOS = [(native, 200) for native in (25, 50, 100, 197, 400, 800, 1000)] + [(50, 30)]
+
+
+@pytest.mark.parametrize("n_in", [2, 3, 17, 1001])
+@pytest.mark.parametrize(("native", "target"), RATIOS)
+def test_block_resampler_equals_scipy_resample_poly(native, target, n_in):
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(target, native)
+    up, down = ratio.numerator, ratio.denominator
+    x = np.random.default_rng(n_in).standard_normal((n_in, 6)).astype(np.float32)
+    expected = resample_poly(x, up, down, axis=0, window=signal._filter(up, down), padtype="line")
+    out = signal._resample_poly(x, up, down)
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * np.abs(x).max())
+
+
+def test_block_resampler_applies_the_gain_before_the_float32_cast():
+    from scipy.signal import resample_poly
+
+    x = np.cumsum(np.random.default_rng(0).standard_normal((5000, 6)), axis=0)
+    gain = np.array([0.1, 0.2, 0.3, 57.0, 58.0, 59.0])
+    scaled = (x * gain).astype(np.float32)
+    expected = resample_poly(scaled, 2, 1, axis=0, window=signal._filter(2, 1), padtype="line")
+    np.testing.assert_allclose(signal._resample_poly(x, 2, 1, gain), expected,
+                               rtol=1e-5, atol=1e-5 * np.abs(scaled).max())
+
+
+@pytest.mark.parametrize(("up", "down"), [(2, 1), (8, 1), (200, 197), (1, 4), (3, 5)])
+def test_filter_equals_scipy_firwin(up, down):
+    from scipy.signal import firwin
+
+    max_rate = max(up, down)
+    expected = firwin(20 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    np.testing.assert_allclose(signal._filter(up, down), expected.astype(np.float32), rtol=1e-6,
+                               atol=1e-6 * np.abs(expected).max())
+
+
+def test_clean_returns_views_when_no_row_is_dropped():
+    t = np.arange(0, 3, 0.01)
+    x = np.random.default_rng(0).standard_normal((len(t), 6))
+    pieces, report = signal.clean(_imu(t, x), max_gap_s=0.5)
+    assert (report.dropped_nonfinite, report.dropped_duplicates, report.was_unsorted) == (0, 0, False)
+    assert np.shares_memory(pieces[0][1], x) and np.shares_memory(pieces[0][0], t)
+    np.testing.assert_array_equal(pieces[0][1], x)
+
+
+def test_importing_the_module_does_not_import_scipy_signal():
+    code = "import sys, comodo.pipeline.signal; sys.exit('scipy.signal' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
