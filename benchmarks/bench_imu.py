@@ -27,9 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import polars as pl
-from scipy.signal import resample_poly
 
 from benchmarks.common import write_result
 from comodo.pipeline.datasets.base import Recording, recordings_frame
@@ -85,6 +83,8 @@ def _cut(y: np.ndarray) -> np.ndarray:
 def run_baseline_pandas(paths: list[Path]) -> int:
     """The straightforward way, one process: per file pandas CSV, units, a 5 ms
     ``DataFrame.resample().mean().interpolate()`` on a time index, 5 s windows in memory."""
+    import pandas as pd  # here, not at the top: comodo's spawned workers import this module
+
     out = []
     for p in paths:
         df = pd.read_csv(p)
@@ -97,6 +97,9 @@ def run_baseline_pandas(paths: list[Path]) -> int:
 def run_baseline_scipy(paths: list[Path]) -> int:
     """A stronger baseline, one process: pandas CSV, units, scipy polyphase 100 -> 200 Hz
     (uniform input assumed), 5 s windows in memory; nothing is written."""
+    import pandas as pd
+    from scipy.signal import resample_poly
+
     out = []
     for p in paths:
         x = pd.read_csv(p)[COLUMNS[1:]].to_numpy() * UNITS
@@ -108,6 +111,7 @@ def floor_one_core(paths: list[Path]) -> dict[str, float]:
     """Seconds to parse every CSV (Arrow's reader, one thread; as fast as polars' per
     thread) and to filter every file (scipy, float32) on one core."""
     import pyarrow.csv
+    from scipy.signal import resample_poly
 
     parse = filt = 0.0
     options = pyarrow.csv.ReadOptions(use_threads=False)

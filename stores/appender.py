@@ -1,11 +1,13 @@
 """A new store filled by appending rows in order, for writers that learn the row count last.
 
 The imu stage streams recordings one after another and knows the store's length only after
-the last one. ``RowAppender`` keeps less than one chunk of rows in memory: each time a full
-chunk has arrived, the arrays grow by one chunk (a metadata update) and the chunk is written
-whole. ``close`` writes the last partial chunk, marks every chunk complete and writes the
-store's attrs; until then the store carries the "being created" attr, so no reader accepts a
-half-written store, and ``open_or_create`` starts it over. The finished store is the one
+the last one. ``RowAppender`` buffers rows until about ``WRITE_BYTES`` of whole chunks have
+arrived, writes them in one zarr call (zarr stores the chunks concurrently) and then sets
+their completion markers. The arrays grow ahead of the rows (doubling, at most
+``GROW_CHUNKS`` chunks at a time) so that metadata is rewritten rarely. ``close`` cuts the
+arrays to the rows received, writes the last partial chunk and the store's attrs; until
+then the store carries the "being created" attr, so no reader accepts a half-written store,
+and ``open_or_create`` starts it over. The finished store is the one
 ``ChunkedStore.create`` + ``write_chunk`` make from the same rows, byte for byte.
 """
 
@@ -24,6 +26,7 @@ from comodo.stores.errors import StoreError
 from comodo.stores.provenance import Provenance
 
 GROW_CHUNKS = 256  # most chunks added to the arrays' shape at once
+WRITE_BYTES = 16 << 20  # rows buffered before a write: zarr writes several chunks per call
 
 
 class RowAppender:
@@ -48,8 +51,12 @@ class RowAppender:
             name, shape=(0, *spec.row_shape), chunks=(chunk_rows, *spec.row_shape), dtype=spec.dtype,
             compressors=spec.compressors(), fill_value=0, config=WRITE_CONFIG)
             for name, spec in arrays.items()}
+        self.marker = self.group.create_array(MARKER, shape=(0,), chunks=(1,), dtype="uint8", fill_value=0)
         self.pending: dict[str, list[np.ndarray]] = {name: [] for name in arrays}
         self.n_pending = 0
+        row_bytes = sum(int(np.prod(spec.row_shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
+                        for spec in self.specs.values())
+        self.write_rows = chunk_rows * max(1, WRITE_BYTES // max(1, row_bytes * chunk_rows))
         self.n_rows = 0  # rows written to disk: always a multiple of chunk_rows until close
         self.capacity = 0  # rows the arrays' shape holds now (>= n_rows)
 
@@ -67,11 +74,12 @@ class RowAppender:
         for name, block in blocks.items():
             self.pending[name].append(block)
         self.n_pending += counts.pop()
-        while self.n_pending >= self.chunk_rows:
-            self._flush(self.chunk_rows)
+        if self.n_pending >= self.write_rows:
+            self._flush(self.n_pending - self.n_pending % self.chunk_rows)
 
     def _flush(self, n: int) -> None:
-        """Write the first ``n`` pending rows of every array as the next chunk."""
+        """Write the first ``n`` pending rows of every array as the next chunks (whole ones,
+        but for the last rows at ``close``): one zarr call stores them concurrently."""
         lo, hi = self.n_rows, self.n_rows + n
         if hi > self.capacity:
             grow = min(max(1, self.capacity // self.chunk_rows), GROW_CHUNKS) * self.chunk_rows
@@ -81,12 +89,14 @@ class RowAppender:
             rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
             self.pending[name] = [rows[n:]] if len(rows) > n else []
             arr[lo:hi] = rows[:n].astype(arr.dtype, copy=False)
+        self.marker[lo // self.chunk_rows:-(-hi // self.chunk_rows)] = 1  # after the data
         self.n_pending -= n
         self.n_rows = hi
 
     def _resize(self, n_rows: int) -> None:
         for arr in self.arrays.values():
             arr.resize((n_rows, *arr.shape[1:]))
+        self.marker.resize((max(1, -(-n_rows // self.chunk_rows)),))
         self.capacity = n_rows
 
     def close(self) -> ChunkedStore:
@@ -94,9 +104,8 @@ class RowAppender:
         self._resize(self.n_rows + self.n_pending)  # drops the chunks grown ahead, never written
         if self.n_pending:
             self._flush(self.n_pending)
-        n_chunks = max(1, -(-self.n_rows // self.chunk_rows))
-        marker = self.group.create_array(MARKER, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0)
-        marker[:] = 1
+        if not self.n_rows:
+            self.marker[0] = 1  # an empty store has one (empty) chunk, complete
         self.group.attrs.put({"n_rows": int(self.n_rows), "chunk_rows": int(self.chunk_rows), **self.meta})
         return ChunkedStore(self.url, self.group)
 

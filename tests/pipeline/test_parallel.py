@@ -55,3 +55,15 @@ def test_a_streamed_error_is_raised_and_the_pool_still_serves():
         for got, x in zip(stream, items):
             assert got == math.sqrt(x)  # everything before the bad item arrives first
     assert list(parallel.iter_parallel(math.sqrt, [4.0, 9.0, 16.0], workers=2)) == [2.0, 3.0, 4.0]
+
+
+def test_pool_workers_get_a_share_of_the_cores_for_their_libraries_threads(monkeypatch):
+    for name in parallel.THREAD_LIMITS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting wins
+    parallel.shutdown_local_pool()
+    share = str(max(1, parallel.default_workers() // 2))
+    pool = parallel.local_pool(2)
+    seen = [pool.submit(os.getenv, name).result() for name in ["POLARS_MAX_THREADS", "OMP_NUM_THREADS"] * 3]
+    assert seen == [share, "3"] * 3
+    assert "POLARS_MAX_THREADS" not in os.environ  # this process is left as it was
