@@ -1,8 +1,10 @@
 """Scaling of the imu and features stages from 1 to 2 worker processes, and bytes per window.
 
-imu: ``--hours`` of generated 100 Hz IMU (as in bench_imu) through the imu stage with
-``workers`` 1 (in this process) and 2 (the local process pool, shut down after each run so
-that its start-up is counted, as for a stage run as its own command), in alternating order.
+imu: ``--hours`` of generated 100 Hz IMU (as in bench_imu) through the imu stage, each run
+its own command (``python -c``: start-up and imports counted, as for ``comodo imu``), in
+rotating order: ``workers: 1`` with the libraries' default threads (polars' CSV reader then
+also uses the second core), ``workers: 1`` with one thread per library (one process on one
+core: the base of process scaling), and ``workers: 2`` (two pool workers, one thread each).
 features: ``--windows`` 5 s windows of generated videos through ``mobilenetv2_imagenet`` on
 CPU, one process with one teacher thread (``--shard 0/1``) against two such processes at
 once (``--shard 0/2`` and ``1/2``, the multi-GPU recipe of docs/SCALE.md), alternating.
@@ -30,14 +32,20 @@ import polars as pl
 
 from benchmarks.bench_imu import generate, rounds, write_recordings
 from benchmarks.common import write_result
-from comodo.pipeline.parallel import shutdown_local_pool
-from comodo.pipeline.stages import imu, windows
+from comodo.pipeline.parallel import THREAD_LIMITS
+from comodo.pipeline.stages import windows
 from comodo.pipeline.video.encode import textured_frames, write_mp4
 from comodo.pipeline.windowing import WINDOWS_SCHEMA
 from comodo.stores.chunked import ChunkedStore
 
 FEATURES = {"teacher": "mobilenetv2_imagenet", "key": "bench", "frames": 4, "chunk_rows": 16,
             "batch_size": 16, "num_workers": 0, "threads": 1, "device": "cpu"}
+IMU_SCRIPT = """
+import sys
+from comodo.pipeline.stages import imu
+imu.run(imu.ImuConfig(workers=int(sys.argv[3])), sys.argv[1], "bench", "ego4d", sys.argv[2], {})
+"""
+ONE_THREAD = dict.fromkeys(THREAD_LIMITS, "1")
 SCRIPT = """
 import json, sys
 from comodo.pipeline.stages.features import FeaturesConfig, run
@@ -85,14 +93,16 @@ def bench_imu(work: Path, hours: float, repeats: int) -> dict:
     data = work / "data"
     write_recordings(paths, data)
 
-    def run(workers: int) -> None:
-        imu.run(imu.ImuConfig(workers=workers), data, "bench", "ego4d", str(work / "raw"), {})
-        shutdown_local_pool()
+    def run(workers: int, env: dict[str, str]) -> None:
+        cmd = [sys.executable, "-c", textwrap.dedent(IMU_SCRIPT), str(data), str(work / "raw"), str(workers)]
+        subprocess.run(cmd, env={**os.environ, "COMODO_PROGRESS": "0", **env}, check=True)
 
-    times = rounds({"1proc": lambda: run(1), "2proc": lambda: run(2)}, repeats)
+    times = rounds({"1proc": lambda: run(1, {}), "1proc_1thread": lambda: run(1, ONE_THREAD),
+                    "2proc": lambda: run(2, {})}, repeats)
     for name, ts in times.items():
         out[name] = {"median_s": statistics.median(ts), "runs_s": ts}
-    out["speedup_2_vs_1"] = statistics.median(a / b for a, b in zip(times["1proc"], times["2proc"]))
+    for base in ("1proc", "1proc_1thread"):
+        out[f"speedup_2_vs_{base}"] = statistics.median(a / b for a, b in zip(times[base], times["2proc"]))
     out["bytes_per_window"] = {}
     for k, codec in enumerate(("none", "blosc-lz4", "none", "blosc-lz4")):  # pass 2: warm input
         start = time.perf_counter()
