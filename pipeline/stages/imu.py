@@ -174,13 +174,27 @@ def _handoff_folder(needed: bool) -> Iterator[str | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _handed_over(result: _Result) -> list[np.ndarray]:
-    """A result's segments' rows: read back (and deleted) when a worker left them in a file."""
-    if result.staged is None:
-        return [seg.values for seg in result.segments]
-    rows = _read_staged(result.staged, 0, sum(result.lengths), len(result.channels), {})
-    os.remove(result.staged)
-    return np.split(rows, np.cumsum(result.lengths)[:-1])
+class _Handover:
+    """Reads the rows a worker left in a file into one reused buffer (valid until the next
+    read), then deletes the file."""
+
+    def __init__(self) -> None:
+        self.buffer = np.empty(0, np.uint8)
+
+    def rows(self, result: _Result) -> list[np.ndarray]:
+        if result.staged is None:
+            return [seg.values for seg in result.segments]
+        n_bytes = 4 * sum(result.lengths) * len(result.channels)
+        if len(self.buffer) < n_bytes:
+            self.buffer = np.empty(n_bytes, np.uint8)
+        with open(result.staged, "rb") as fh:
+            got = fh.readinto(memoryview(self.buffer)[:n_bytes])
+        os.remove(result.staged)
+        if got != n_bytes:
+            raise InputDataError(f"imu {result.recording_id}: the worker's rows in {result.staged} "
+                                 f"are {got} bytes, expected {n_bytes}; re-run the stage")
+        rows = self.buffer[:n_bytes].view(np.float32).reshape(-1, len(result.channels))
+        return np.split(rows, np.cumsum(result.lengths)[:-1])
 
 
 def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
@@ -188,6 +202,7 @@ def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: 
     appender: RowAppender | None = None
     kept: list[_Result] = []
     rejects: list[Reject] = []
+    handover = _Handover()
     stream = iter_parallel(_process_one, jobs, cfg.workers, desc="imu", unit="rec")
     try:
         for out in stream:
@@ -199,7 +214,7 @@ def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: 
             elif (out.channels, out.units) != (kept[0].channels, kept[0].units):
                 rejects.append(_mixed(out, kept[0].channels))
                 continue
-            for values in _handed_over(out):
+            for values in handover.rows(out):
                 appender.append({"imu": values})
             kept.append(out)
         if not kept:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from comodo.stores import appender as appender_module
 from comodo.stores.appender import RowAppender
 from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import StoreError, StoreIntegrityError
@@ -22,7 +23,10 @@ def _appender(backend, layout, name: str) -> RowAppender:
                        storage_options=backend.storage_options)
 
 
-def test_appended_rows_make_the_bytes_of_a_created_and_filled_store(backend, layout):
+@pytest.mark.parametrize("write_bytes", [1, 1 << 20])  # one chunk per write; all at close
+def test_appended_rows_make_the_bytes_of_a_created_and_filled_store(backend, layout, monkeypatch,
+                                                                    write_bytes):
+    monkeypatch.setattr(appender_module, "WRITE_BYTES", write_bytes)
     backend.fill(backend.create("made.zarr", index="../windows.parquet", attrs={"channels": ["a"]}))
     rows = layout.expected_arrays()
     appender = _appender(backend, layout, "grown.zarr")
