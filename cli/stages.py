@@ -53,12 +53,18 @@ def synth(
 
 @app.command()
 @cli_command
-def ingest(dataset: str = DATASET_OPTION, params: str = PARAMS_OPTION) -> None:
+def ingest(
+    dataset: str = DATASET_OPTION,
+    params: str = PARAMS_OPTION,
+    workers: int = typer.Option(None, min=0, help="processes probing recordings (0: all cores)"),
+    scheduler: str = SCHEDULER_OPTION,
+) -> None:
     """Read a dataset's native layout into recordings.parquet (+ rejects)."""
     from comodo.pipeline.stages.ingest import IngestConfig, run
 
-    _run_adapter_stage(run, load_section(IngestConfig, "ingest", params, dataset=dataset),
-                       dataset, params)
+    cfg = load_section(IngestConfig, "ingest", params, dataset=dataset,
+                       overrides={"workers": workers, "scheduler": scheduler})
+    _run_adapter_stage(run, cfg, dataset, params)
 
 
 @app.command()

@@ -1,7 +1,10 @@
 """The adapter interface and the one recordings schema every dataset is normalised into.
 
 An adapter reads one dataset's native layout. ``scan()`` lists its recordings (rows of the
-recordings schema) and the files it had to skip (rejects); ``load_imu()`` returns one
+recordings schema) and the files it had to skip (rejects); Adapters whose recordings need
+opening to be described (a video's fps and duration, an IMU file's rate) list their keys and
+hand one probe per key to ``probe_each``, which the ingest stage spreads over its workers or
+dask scheduler (``spread``); results keep the keys' order. ``load_imu()`` returns one
 recording's raw IMU with timestamps on the recording's canonical clock, in the units the
 source uses. Videos are read later by the features stage from ``video_path``/``video_kind``.
 
@@ -13,6 +16,7 @@ never by array index.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
+from comodo.pipeline.parallel import map_parallel
 from comodo.stores.errors import InputDataError, LayoutError
 
 VIDEO_KINDS = ("mp4", "depth_mat", "none")
@@ -99,11 +104,26 @@ class ImuData:
             )
 
 
+@dataclass(frozen=True)
+class _Probe:
+    """One key's probe, run anywhere: a ``Recording``, or a reject when its files are bad."""
+
+    probe: Callable[..., Recording]
+
+    def __call__(self, item: tuple[tuple[Any, ...], str]) -> Recording | Reject:
+        args, item_id = item
+        try:
+            return self.probe(*args)
+        except InputDataError as err:
+            return Reject("ingest", item_id, "recording", str(err))
+
+
 class DatasetAdapter(ABC):
     """Base class: one subclass per dataset layout, registered in ``DATASETS``."""
 
     name: ClassVar[str] = ""
     layout: ClassVar[str] = ""  # one-line description of the expected files, used in errors
+    spread: tuple[int, str | None] = (1, None)  # (workers, scheduler) for probe_each
 
     def __init__(self, root: str | Path, dataset: str | None = None, **options: Any):
         self.root = Path(root)
@@ -118,6 +138,15 @@ class DatasetAdapter(ABC):
     @abstractmethod
     def scan(self) -> tuple[list[Recording], list[Reject]]:
         """List the recordings of the layout and the inputs skipped (with reasons)."""
+
+    def probe_each(self, keys: Sequence[tuple[tuple[Any, ...], str]], probe: Callable[..., Recording]
+                   ) -> tuple[list[Recording], list[Reject]]:
+        """``probe(*args)`` for every ``(args, recording id)``, on the workers of ``spread``;
+        an ``InputDataError`` becomes that recording's reject. ``probe`` must pickle (a bound
+        method or a ``functools.partial`` of one)."""
+        workers, scheduler = self.spread
+        outs = map_parallel(_Probe(probe), list(keys), workers, scheduler, desc="ingest", unit="rec")
+        return ([o for o in outs if isinstance(o, Recording)], [o for o in outs if isinstance(o, Reject)])
 
     @abstractmethod
     def load_imu(self, rec: dict[str, Any]) -> ImuData:

@@ -92,19 +92,17 @@ class CzuMhad(DatasetAdapter):
     def scan(self) -> tuple[list[Recording], list[Reject]]:
         sensors = self.require(self.root / "sensor_mat", "sensor_mat folder")
         self.require(self.root / "depth_mat", "depth_mat folder")
-        recs: list[Recording] = []
-        rejects: list[Reject] = []
+        keys, named_wrong = [], []
         for path in sorted(sensors.glob("*.mat")):
             match = NAME.match(path.name)
-            if not match:
-                rejects.append(Reject("ingest", str(path), "file", "file name is not <subj>_a<A>_t<T>.mat"))
-                continue
-            try:
-                recs.append(self._recording(path, match.group(1), int(match.group(2)), int(match.group(3))))
-            except InputDataError as err:
-                rejects.append(Reject("ingest", path.stem, "recording", str(err)))
+            if match:
+                keys.append(((path, match.group(1), int(match.group(2)), int(match.group(3))), path.stem))
+            else:
+                named_wrong.append(Reject("ingest", str(path), "file",
+                                          "file name is not <subj>_a<A>_t<T>.mat"))
+        recs, rejects = self.probe_each(keys, self._recording)
         assign_splits(recs, self.opts, self.opts.split)
-        return recs, rejects
+        return recs, named_wrong + rejects
 
     def _recording(self, path: Path, subject: str, action: int, trial: int) -> Recording:
         if not 1 <= action <= len(ACTIONS):

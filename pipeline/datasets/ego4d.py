@@ -16,6 +16,7 @@ windows are dropped later by the windows stage (``windows.min_windows_per_class`
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,25 +68,20 @@ class Ego4D(DatasetAdapter):
     def scan(self) -> tuple[list[Recording], list[Reject]]:
         video_dir = self.require(self.root / self.options.get("video_dir", "videos"), "video folder")
         imu_dir = self.require(self.root / self.options.get("imu_dir", "imu"), "IMU folder")
-        recs: list[Recording] = []
-        rejects: list[Reject] = []
-        for uid, (label, split) in sorted(self._labels_and_splits().items()):
-            imu_path, video_path = imu_dir / f"{uid}.csv", video_dir / f"{uid}.mp4"
-            if not imu_path.is_file():
-                rejects.append(Reject("ingest", uid, "recording", f"no IMU file {imu_path}"))
-                continue
-            try:
-                fps, duration = probe_video(video_path)
-                rate = _peek_rate(imu_path)
-            except InputDataError as err:
-                rejects.append(Reject("ingest", uid, "recording", str(err)))
-                continue
-            recs.append(Recording(
-                recording_id=uid, dataset=self.dataset, label=label, split=split,
-                imu_path=str(imu_path), imu_rate_hz=rate, video_path=str(video_path),
-                video_kind="mp4", fps=fps, video_start_s=0.0, video_duration_s=duration,
-            ))
-        return recs, rejects
+        listed = sorted(self._labels_and_splits().items())
+        keys = [((uid, label, split), uid) for uid, (label, split) in listed]
+        return self.probe_each(keys, partial(self._recording, video_dir, imu_dir))
+
+    def _recording(self, video_dir: Path, imu_dir: Path, uid: str, label: str, split: str) -> Recording:
+        imu_path, video_path = imu_dir / f"{uid}.csv", video_dir / f"{uid}.mp4"
+        if not imu_path.is_file():
+            raise InputDataError(f"no IMU file {imu_path}")
+        fps, duration = probe_video(video_path)
+        return Recording(
+            recording_id=uid, dataset=self.dataset, label=label, split=split,
+            imu_path=str(imu_path), imu_rate_hz=_peek_rate(imu_path), video_path=str(video_path),
+            video_kind="mp4", fps=fps, video_start_s=0.0, video_duration_s=duration,
+        )
 
     def load_imu(self, rec: dict[str, Any]) -> ImuData:
         return read_imu_csv(rec["imu_path"])

@@ -103,20 +103,13 @@ class EgoExo4D(DatasetAdapter):
     def scan(self) -> tuple[list[Recording], list[Reject]]:
         takes, splits = self.takes(), self._splits()
         mode = resolve_mode(self.opts, bool(splits))
-        recs: list[Recording] = []
-        rejects: list[Reject] = []
-        for take in takes:
-            uid = str(take["take_uid"])
-            try:
-                rec = self._recording(take, splits.get(uid, ""))
-            except InputDataError as err:
-                rejects.append(Reject("ingest", uid, "recording", str(err)))
-                continue
-            if mode == "files" and rec.split not in SPLITS:
-                rejects.append(Reject("ingest", uid, "recording",
-                                      "take is in no split of annotations/splits.json"))
-                continue
-            recs.append(rec)
+        keys = [((take, splits.get(str(take["take_uid"]), "")), str(take["take_uid"])) for take in takes]
+        recs, rejects = self.probe_each(keys, self._recording)
+        if mode == "files":
+            rejects += [Reject("ingest", r.recording_id, "recording",
+                               "take is in no split of annotations/splits.json")
+                        for r in recs if r.split not in SPLITS]
+            recs = [r for r in recs if r.split in SPLITS]
         if mode != "files":
             assign_splits(recs, self.opts, mode)
         return recs, rejects

@@ -94,15 +94,11 @@ class GoPro(DatasetAdapter):
         if not files:
             self.require(self.root / "<name>.mp4", "GoPro .mp4 file")
         labels = self._labels()
-        recs: list[Recording] = []
-        rejects: list[Reject] = []
+        keys = []
         for path in files:
             rel = path.relative_to(self.root).as_posix()
-            row = labels.get(rel) or labels.get(path.name) or {}
-            try:
-                recs.append(self._recording(path, rel, row))
-            except InputDataError as err:
-                rejects.append(Reject("ingest", rel, "recording", str(err)))
+            keys.append(((path, rel, labels.get(rel) or labels.get(path.name) or {}), rel))
+        recs, rejects = self.probe_each(keys, self._recording)
         mode = resolve_mode(self.opts, any("split" in row for row in labels.values()))
         if mode == "files":
             bad = [r.recording_id for r in recs if r.split not in SPLITS]

@@ -90,18 +90,17 @@ class Mmact(DatasetAdapter):
     def scan(self) -> tuple[list[Recording], list[Reject]]:
         self.require(self.root / self.opts.video_dir, "video folder")
         clips = {s: self._clips(s) for s in self.opts.streams}
-        recs: list[Recording] = []
-        rejects: list[Reject] = []
-        for key in sorted(set().union(*clips.values())):
-            missing = [s for s in self.opts.streams if key not in clips[s]]
-            try:
-                if missing:
-                    raise InputDataError(f"no {missing} CSV for this clip (other streams have it)")
-                recs.append(self._recording(key, [clips[s][key] for s in self.opts.streams]))
-            except InputDataError as err:
-                rejects.append(Reject("ingest", key, "recording", str(err)))
+        keys = [((key, [clips[s].get(key) for s in self.opts.streams]), key)
+                for key in sorted(set().union(*clips.values()))]
+        recs, rejects = self.probe_each(keys, self._clip)
         assign_splits(recs, self.opts, self.opts.split)
         return recs, rejects
+
+    def _clip(self, key: str, paths: list[Path | None]) -> Recording:
+        missing = [s for s, path in zip(self.opts.streams, paths) if path is None]
+        if missing:
+            raise InputDataError(f"no {missing} CSV for this clip (other streams have it)")
+        return self._recording(key, [path for path in paths if path is not None])
 
     def _recording(self, key: str, paths: list[Path]) -> Recording:
         match = PARTS.match(key)

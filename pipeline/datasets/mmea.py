@@ -91,13 +91,7 @@ class Mmea(DatasetAdapter):
         skipped = len(on_disk - set(keys))
         if skipped:
             log.info("mmea: %d sensor clips are in no split list and are skipped", skipped)
-        recs: list[Recording] = []
-        rejects: list[Reject] = []
-        for key in keys:
-            try:
-                recs.append(self._recording(key, listed.get(key, "")))
-            except InputDataError as err:
-                rejects.append(Reject("ingest", key, "recording", str(err)))
+        recs, rejects = self.probe_each([((key, listed.get(key, "")), key) for key in keys], self._recording)
         if mode != "files":
             assign_splits(recs, self.opts, mode)
         return recs, rejects

@@ -96,23 +96,18 @@ class UtdMhad(DatasetAdapter):
     def scan(self) -> tuple[list[Recording], list[Reject]]:
         inertial = self.require(self.root / "Inertial", "Inertial folder")
         actions = self.actions()
-        recs: list[Recording] = []
-        rejects: list[Reject] = []
+        keys, named_wrong = [], []
         for path in sorted(inertial.iterdir()):
             m = NAME.match(path.name)
-            if not m:
-                if path.suffix.lower() == ".mat":
-                    rejects.append(Reject("ingest", str(path), "file",
+            if m:
+                keys.append(((path, actions, *(int(g) for g in m.groups())),
+                             path.name.removesuffix("_inertial.mat")))
+            elif path.suffix.lower() == ".mat":
+                named_wrong.append(Reject("ingest", str(path), "file",
                                           "file name is not a<A>_s<S>_t<T>_inertial.mat"))
-                continue
-            action, subject, trial = (int(g) for g in m.groups())
-            try:
-                recs.append(self._recording(path, actions, action, subject, trial))
-            except InputDataError as err:
-                rejects.append(Reject("ingest", path.name.removesuffix("_inertial.mat"),
-                                      "recording", str(err)))
+        recs, rejects = self.probe_each(keys, self._recording)
         assign_splits(recs, self.opts, self.opts.split)
-        return recs, rejects
+        return recs, named_wrong + rejects
 
     def _recording(self, path: Path, actions: tuple[str, ...], action: int, subject: int,
                    trial: int) -> Recording:

@@ -167,11 +167,36 @@ def _handoff_folder(needed: bool) -> Iterator[str | None]:
         return
     shm = "/dev/shm"
     in_memory = os.path.isdir(shm) and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 << 30
-    folder = tempfile.mkdtemp(prefix="comodo-imu-", dir=shm if in_memory else None)
+    base = shm if in_memory else tempfile.gettempdir()
+    _remove_orphans(base)
+    folder = tempfile.mkdtemp(prefix=f"{HANDOFF_PREFIX}{os.getpid()}-", dir=base)
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+HANDOFF_PREFIX = "comodo-imu-"
+
+
+def _remove_orphans(base: str) -> None:
+    """Delete hand-over folders left in ``base`` by imu stages that were killed (their
+    process is gone): in ``/dev/shm`` they would hold memory until the next reboot."""
+    for name in os.listdir(base):
+        pid = name[len(HANDOFF_PREFIX):].split("-", 1)[0]
+        if name.startswith(HANDOFF_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            log.info("removed %s, left by a killed imu stage", os.path.join(base, name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Handover:

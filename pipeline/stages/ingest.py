@@ -1,4 +1,9 @@
-"""Stage ``ingest``: a dataset's native layout -> recordings.parquet (+ rejects/ingest.parquet)."""
+"""Stage ``ingest``: a dataset's native layout -> recordings.parquet (+ rejects/ingest.parquet).
+
+Adapters that open each recording to describe it (video fps and duration, IMU rate) spread
+that probing over ``workers`` local processes or a dask ``scheduler``
+(``DatasetAdapter.probe_each``); the table is the same whichever runs it.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ log = logging.getLogger(__name__)
 
 class IngestConfig(StageConfig):
     max_reject_fraction: float = 0.2
+    workers: int = 1  # processes probing recordings (1: this process; 0: all cores, for many videos)
+    scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
 
 
 def make_adapter(adapter: str, root: str, dataset: str, options: dict[str, Any]):
@@ -30,6 +37,7 @@ def run(cfg: IngestConfig, data_dir: str | PathLike[str], dataset: str, adapter:
     """Raw inputs stay where ``root`` says (local); outputs go under ``data_dir`` (any URL)."""
     paths = DatasetPaths(data_dir, dataset, storage_options or {})
     reader = make_adapter(adapter, root, dataset, options)
+    reader.spread = (cfg.workers, cfg.scheduler)
     recs, rejects = reader.scan()
     total = len(recs) + len(rejects)
     if not recs:

@@ -49,6 +49,22 @@ def test_recording_without_imu_is_a_counted_reject(tmp_path):
     assert "2 kept + 1 rejected" in s1.line()
 
 
+def test_ingest_spread_over_two_workers_writes_the_single_process_tables(tmp_path):
+    make_dataset(tmp_path / "raw", RECS)
+    (tmp_path / "raw/imu/b.csv").unlink()  # a reject
+    (tmp_path / "raw/videos/c.mp4").write_bytes(b"not a video")  # a reject found by probing
+    tables = {}
+    for workers in (1, 2):
+        data = tmp_path / f"data{workers}"
+        summary = ingest.run(ingest.IngestConfig(workers=workers, max_reject_fraction=0.9), data, "tiny",
+                             "ego4d", str(tmp_path / "raw"), {})
+        assert (summary.kept, summary.rejected) == (1, 2)
+        tables[workers] = [pl.read_parquet(data / "tiny" / name)
+                           for name in ("recordings.parquet", "rejects/ingest.parquet")]
+    assert all(a.equals(b) for a, b in zip(tables[1], tables[2]))
+    assert tables[2][1]["item"].to_list() == ["b", "c"]
+
+
 def test_too_many_rejects_fail_the_stage_and_name_the_table(tmp_path):
     make_dataset(tmp_path / "raw", RECS)
     (tmp_path / "raw/imu/b.csv").write_text("")

@@ -28,7 +28,8 @@ FEATURES = {"teacher": "mobilenetv2_imagenet", "key": "mobilenet", "frames": 2, 
 def run_stages(raw: Path, data: str, scheduler: str | None = None,
                options: dict | None = None, with_features: bool = True) -> None:
     workers = 2 if scheduler else 1
-    ingest.run(ingest.IngestConfig(), data, "tiny", "ego4d", str(raw), {}, options)
+    ingest.run(ingest.IngestConfig(workers=workers, scheduler=scheduler), data, "tiny", "ego4d",
+               str(raw), {}, options)
     imu.run(imu.ImuConfig(workers=workers, scheduler=scheduler, chunk_rows=2048), data, "tiny",
             "ego4d", str(raw), {}, options)
     windows.run(windows.WindowsConfig(chunk_rows=2, workers=workers, scheduler=scheduler), data,
