@@ -74,8 +74,13 @@ def _owner_alive(temp_name: str) -> bool:
     parts = tag.rsplit("-", 2)
     if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
         return True
+    return pid_alive(int(parts[1]))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (one of another user's counts)."""
     try:
-        os.kill(int(parts[1]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:

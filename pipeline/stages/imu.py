@@ -7,10 +7,8 @@ is one whose channels or units differ from the first kept recording's.
 
 On this machine (in-process or the local process pool) recordings stream back in order,
 a bounded number in flight, and this process appends them to the store a chunk at a time
-(``RowAppender``): memory stays bounded. Pool workers hand their rows over through a file
-each in a temporary folder in memory (``/dev/shm`` when it has room), read back and deleted
-at once: sending 8.6 MB of rows through the pool's pipe stalled a worker ~25 ms per
-30-minute recording, a third of its compute. On a dask scheduler
+(``RowAppender``): memory stays bounded. Pool workers hand their rows over through files in
+memory (``comodo.pipeline.handoff``), not the pool's pipe. On a dask scheduler
 the arrays never travel back to this process: each worker writes its recordings' samples to
 a staging folder beside the store (``imu.staging/``, raw float32 rows, any fsspec URL) and
 returns only their lengths; once every length is known the row layout is fixed, and workers
@@ -22,10 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from typing import Any, Literal
@@ -33,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from comodo.pipeline import signal
+from comodo.pipeline import handoff, signal
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.base import Reject
 from comodo.pipeline.parallel import chunk_groups, iter_parallel, map_parallel, runs_in_process
@@ -151,75 +145,20 @@ def _appender(cfg: ImuConfig, paths: DatasetPaths, first: _Result) -> RowAppende
 def _stream(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
             ) -> tuple[pl.DataFrame, int, int]:
     """Recordings in order from this process or the local pool, appended as they come."""
-    with _handoff_folder(not runs_in_process(cfg.workers, None, len(jobs))) as folder:
-        if folder is not None:
-            jobs = [replace(job, staged=os.path.join(folder, f"{i:08d}.f32"), options={})
-                    for i, job in enumerate(jobs)]
+    if runs_in_process(cfg.workers, None, len(jobs)):
+        return _append_all(cfg, paths, jobs, dataset)
+    with handoff.folder() as folder:
+        jobs = [replace(job, staged=os.path.join(folder, f"{i:08d}.f32"), options={})
+                for i, job in enumerate(jobs)]
         return _append_all(cfg, paths, jobs, dataset)
 
 
-@contextmanager
-def _handoff_folder(needed: bool) -> Iterator[str | None]:
-    """A temporary folder for rows on their way from the pool workers, in memory when the
-    machine has a ``/dev/shm`` with room for what is in flight; removed afterwards."""
-    if not needed:
-        yield None
-        return
-    shm = "/dev/shm"
-    in_memory = os.path.isdir(shm) and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 << 30
-    base = shm if in_memory else tempfile.gettempdir()
-    _remove_orphans(base)
-    folder = tempfile.mkdtemp(prefix=f"{HANDOFF_PREFIX}{os.getpid()}-", dir=base)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-HANDOFF_PREFIX = "comodo-imu-"
-
-
-def _remove_orphans(base: str) -> None:
-    """Delete hand-over folders left in ``base`` by imu stages that were killed (their
-    process is gone): in ``/dev/shm`` they would hold memory until the next reboot."""
-    for name in os.listdir(base):
-        pid = name[len(HANDOFF_PREFIX):].split("-", 1)[0]
-        if name.startswith(HANDOFF_PREFIX) and pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
-            log.info("removed %s, left by a killed imu stage", os.path.join(base, name))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class _Handover:
-    """Reads the rows a worker left in a file into one reused buffer (valid until the next
-    read), then deletes the file."""
-
-    def __init__(self) -> None:
-        self.buffer = np.empty(0, np.uint8)
-
-    def rows(self, result: _Result) -> list[np.ndarray]:
-        if result.staged is None:
-            return [seg.values for seg in result.segments]
-        n_bytes = 4 * sum(result.lengths) * len(result.channels)
-        if len(self.buffer) < n_bytes:
-            self.buffer = np.empty(n_bytes, np.uint8)
-        with open(result.staged, "rb") as fh:
-            got = fh.readinto(memoryview(self.buffer)[:n_bytes])
-        os.remove(result.staged)
-        if got != n_bytes:
-            raise InputDataError(f"imu {result.recording_id}: the worker's rows in {result.staged} "
-                                 f"are {got} bytes, expected {n_bytes}; re-run the stage")
-        rows = self.buffer[:n_bytes].view(np.float32).reshape(-1, len(result.channels))
-        return np.split(rows, np.cumsum(result.lengths)[:-1])
+def _rows(reader: handoff.Reader, result: _Result) -> list[np.ndarray]:
+    """A result's segments' rows, read back when a pool worker handed them over in a file."""
+    if result.staged is None:
+        return [seg.values for seg in result.segments]
+    rows = reader.read(result.staged, sum(result.lengths), len(result.channels))
+    return np.split(rows, np.cumsum(result.lengths)[:-1])
 
 
 def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
@@ -227,7 +166,7 @@ def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: 
     appender: RowAppender | None = None
     kept: list[_Result] = []
     rejects: list[Reject] = []
-    handover = _Handover()
+    reader = handoff.Reader()
     stream = iter_parallel(_process_one, jobs, cfg.workers, desc="imu", unit="rec")
     try:
         for out in stream:
@@ -239,7 +178,7 @@ def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: 
             elif (out.channels, out.units) != (kept[0].channels, kept[0].units):
                 rejects.append(_mixed(out, kept[0].channels))
                 continue
-            for values in handover.rows(out):
+            for values in _rows(reader, out):
                 appender.append({"imu": values})
             kept.append(out)
         if not kept:
