@@ -144,9 +144,14 @@ class DatasetAdapter(ABC):
         """``probe(*args)`` for every ``(args, recording id)``, on the workers of ``spread``;
         an ``InputDataError`` becomes that recording's reject. ``probe`` must pickle (a bound
         method or a ``functools.partial`` of one)."""
-        workers, scheduler = self.spread
-        outs = map_parallel(_Probe(probe), list(keys), workers, scheduler, desc="ingest", unit="rec")
+        outs = self.probe_all(keys, probe)
         return ([o for o in outs if isinstance(o, Recording)], [o for o in outs if isinstance(o, Reject)])
+
+    def probe_all(self, keys: Sequence[tuple[tuple[Any, ...], str]], probe: Callable[..., Recording]
+                  ) -> list[Recording | Reject]:
+        """``probe_each``'s outcomes, one per key in the keys' order."""
+        workers, scheduler = self.spread
+        return map_parallel(_Probe(probe), list(keys), workers, scheduler, desc="ingest", unit="rec")
 
     @abstractmethod
     def load_imu(self, rec: dict[str, Any]) -> ImuData:

@@ -91,23 +91,31 @@ class Manifest(DatasetAdapter):
         base, rows = self.rows()
         has_split = any(row.get("split") for row in rows)
         mode = resolve_mode(self.opts, has_split)
+        keys = []
+        for number, row in enumerate(rows, start=2):  # line 1 is the header
+            rid = str(row.get("recording_id") or Path(str(row["imu_path"] or "")).with_suffix("").as_posix())
+            keys.append(((base, number, rid, row, mode), rid or f"row {number}"))
         recs: list[Recording] = []
         rejects: list[Reject] = []
         seen: set[str] = set()
-        for number, row in enumerate(rows, start=2):  # line 1 is the header
-            rid = str(row.get("recording_id") or Path(str(row["imu_path"] or "")).with_suffix("").as_posix())
-            try:
-                if rid in seen:
-                    raise InputDataError(f"duplicate recording_id {rid!r}")
-                rec = self._recording(base, rid, row, mode)
-            except InputDataError as err:
-                rejects.append(Reject("ingest", rid or f"row {number}", "recording", f"row {number}: {err}"))
+        for ((_, number, rid, _, _), item), out in zip(keys, self.probe_all(keys, self._row)):
+            if rid in seen:  # a later row of a recording already kept
+                out = Reject("ingest", item, "recording", f"row {number}: duplicate recording_id {rid!r}")
+            if isinstance(out, Reject):
+                rejects.append(out)
                 continue
             seen.add(rid)
-            recs.append(rec)
+            recs.append(out)
         if mode != "files":
             assign_splits(recs, self.opts, mode)
         return recs, rejects
+
+    def _row(self, base: Path, number: int, rid: str, row: dict[str, Any], mode: str) -> Recording:
+        """One manifest row (line ``number``) probed; errors name the row."""
+        try:
+            return self._recording(base, rid, row, mode)
+        except InputDataError as err:
+            raise InputDataError(f"row {number}: {err}") from None
 
     def _recording(self, base: Path, rid: str, row: dict[str, Any], mode: str) -> Recording:
         split = str(row.get("split") or "")
