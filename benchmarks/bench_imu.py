@@ -115,6 +115,7 @@ def run_baseline_scipy(paths: list[Path]) -> int:
     return sum(len(o) for o in out)
 
 
+ONE_THREAD = dict.fromkeys(THREAD_LIMITS, "1")  # a process on one core, as each pool worker
 FLOOR_SCRIPT = """
 import json, sys, time
 import numpy as np, polars as pl
@@ -134,7 +135,7 @@ def floor(paths: list[Path]) -> dict[str, float]:
     """CPU seconds to parse every CSV with polars and to filter every file with comodo's
     polyphase resampler (float32, 100 -> 200 Hz), in a process with one thread per library,
     as each pool worker runs."""
-    env = {**os.environ, **dict.fromkeys(THREAD_LIMITS, "1")}
+    env = {**os.environ, **ONE_THREAD}
     out = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, json.dumps(COLUMNS[1:]), *map(str, paths)],
                          env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out)

@@ -30,9 +30,8 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarks.bench_imu import generate, rounds, write_recordings
+from benchmarks.bench_imu import ONE_THREAD, generate, rounds, write_recordings
 from benchmarks.common import write_result
-from comodo.pipeline.parallel import THREAD_LIMITS
 from comodo.pipeline.stages import windows
 from comodo.pipeline.video.encode import textured_frames, write_mp4
 from comodo.pipeline.windowing import WINDOWS_SCHEMA
@@ -45,7 +44,6 @@ import sys
 from comodo.pipeline.stages import imu
 imu.run(imu.ImuConfig(workers=int(sys.argv[3])), sys.argv[1], "bench", "ego4d", sys.argv[2], {})
 """
-ONE_THREAD = dict.fromkeys(THREAD_LIMITS, "1")
 SCRIPT = """
 import json, sys
 from comodo.pipeline.stages.features import FeaturesConfig, run

@@ -29,8 +29,12 @@ def storage_options(params: str) -> dict[str, Any]:
 SCHEDULER_OPTION = typer.Option(None, help="dask scheduler: local-cluster or tcp://HOST:PORT")
 
 
-def _run_adapter_stage(run: Any, cfg: Any, dataset: str, params: str) -> None:
-    """Call a stage that reads raw files through the dataset's adapter, print its summary."""
+def _run_adapter_stage(run: Any, config: Any, section: str, dataset: str, params: str,
+                       workers: int | None, scheduler: str | None) -> None:
+    """Call a stage that reads raw files through the dataset's adapter, spread over
+    ``workers`` or a dask ``scheduler`` (None: the params value), and print its summary."""
+    cfg = load_section(config, section, params, dataset=dataset,
+                       overrides={"workers": workers, "scheduler": scheduler})
     entry = dataset_entry(read_params(params), dataset, params)
     summary = run(cfg, data_dir(params), dataset, entry.adapter, entry.root, entry.options,
                   storage_options(params))
@@ -62,9 +66,7 @@ def ingest(
     """Read a dataset's native layout into recordings.parquet (+ rejects)."""
     from comodo.pipeline.stages.ingest import IngestConfig, run
 
-    cfg = load_section(IngestConfig, "ingest", params, dataset=dataset,
-                       overrides={"workers": workers, "scheduler": scheduler})
-    _run_adapter_stage(run, cfg, dataset, params)
+    _run_adapter_stage(run, IngestConfig, "ingest", dataset, params, workers, scheduler)
 
 
 @app.command()
@@ -78,9 +80,7 @@ def imu(
     """Clean, convert and resample every recording's IMU into imu.zarr."""
     from comodo.pipeline.stages.imu import ImuConfig, run
 
-    cfg = load_section(ImuConfig, "imu", params, dataset=dataset,
-                       overrides={"workers": workers, "scheduler": scheduler})
-    _run_adapter_stage(run, cfg, dataset, params)
+    _run_adapter_stage(run, ImuConfig, "imu", dataset, params, workers, scheduler)
 
 
 @app.command()

@@ -86,6 +86,7 @@ def iter_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 0, ah
     bar = progress(range(len(items)), desc=desc, total=len(items), unit=unit)
     window: deque[_Slot[T, R]] = deque()
     todo: Iterator[Any] = iter(items)
+    starting = True  # until a worker has finished an item
     try:
         while True:
             while len(window) < limit and (item := next(todo, _END)) is not _END:
@@ -94,7 +95,7 @@ def iter_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 0, ah
                 return
             head = window[0]
             while not head.ready():
-                starting = not any(slot.future.done() for slot in window)
+                starting = starting and not any(slot.future.done() for slot in window)
                 if not (starting and _take_one(fn, window)):
                     wait([head.future], return_when=FIRST_COMPLETED)
             window.popleft()

@@ -17,11 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import zarr
 
 from comodo.stores import fs
-from comodo.stores.backends import refuse_foreign, zarr_store
-from comodo.stores.chunked import CREATING, MARKER, WRITE_CONFIG, ArraySpec, ChunkedStore
+from comodo.stores.chunked import MARKER, WRITE_CONFIG, ArraySpec, ChunkedStore, layout_attrs, new_group
 from comodo.stores.errors import StoreError
 from comodo.stores.provenance import Provenance
 
@@ -36,28 +34,18 @@ class RowAppender:
                  provenance: Provenance, index: str | None = None,
                  attrs: Mapping[str, Any] | None = None,
                  storage_options: Mapping[str, Any] | None = None):
-        if chunk_rows < 1:
-            raise StoreError(f"store {url}: chunk_rows must be >= 1, got {chunk_rows}")
-        if MARKER in arrays:
-            raise StoreError(f"store {url}: the array name {MARKER!r} is reserved; rename it")
-        refuse_foreign(url, storage_options)
         self.url, self.chunk_rows, self.specs = str(url), chunk_rows, dict(arrays)
-        self.meta = {"arrays": list(arrays), "provenance": provenance.to_dict(), "index": index,
-                     **dict(attrs or {})}
+        self.layout = (arrays, provenance, index, attrs)  # for the attrs written at close
         self.options = dict(storage_options or {})
-        store = zarr_store(url, read_only=False, storage_options=storage_options)
-        self.group = zarr.open_group(store, mode="w", zarr_format=3, attributes={CREATING: True})
-        self.arrays = {name: self.group.create_array(
-            name, shape=(0, *spec.row_shape), chunks=(chunk_rows, *spec.row_shape), dtype=spec.dtype,
-            compressors=spec.compressors(), fill_value=0, config=WRITE_CONFIG)
-            for name, spec in arrays.items()}
-        self.marker = self.group.create_array(MARKER, shape=(0,), chunks=(1,), dtype="uint8", fill_value=0)
+        self.group = new_group(url, 0, chunk_rows, arrays, storage_options)
+        self.arrays = {name: self.group[name].with_config(WRITE_CONFIG) for name in arrays}
+        self.marker = self.group[MARKER]
         row_bytes = sum(int(np.prod(spec.row_shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
                         for spec in self.specs.values())
-        write_rows = chunk_rows * max(1, WRITE_BYTES // max(1, row_bytes * chunk_rows))
+        self.write_rows = chunk_rows * max(1, WRITE_BYTES // max(1, row_bytes * chunk_rows))
         # one reused buffer per array: rows are copied in once, and no fresh memory is
         # touched per write (first-touch page faults cost more than the copy on this VM)
-        self.buffers = {name: np.empty((write_rows, *spec.row_shape), spec.dtype)
+        self.buffers = {name: np.empty((self.write_rows, *spec.row_shape), spec.dtype)
                         for name, spec in arrays.items()}
         self.n_pending = 0  # rows in the buffers
         self.n_rows = 0  # rows written to disk: always a multiple of chunk_rows until close
@@ -75,14 +63,13 @@ class RowAppender:
                                  f"{self.specs[name].row_shape}, as many for every array, expected; "
                                  f"got {block.shape}")
         n, done = counts.pop(), 0
-        size = len(next(iter(self.buffers.values())))
         while done < n:
-            take = min(n - done, size - self.n_pending)
+            take = min(n - done, self.write_rows - self.n_pending)
             for name, block in blocks.items():
                 self.buffers[name][self.n_pending:self.n_pending + take] = block[done:done + take]
             self.n_pending += take
             done += take
-            if self.n_pending == size:
+            if self.n_pending == self.write_rows:
                 self._flush()
 
     def _flush(self) -> None:
@@ -112,7 +99,7 @@ class RowAppender:
             self._flush()
         if not self.n_rows:
             self.marker[0] = 1  # an empty store has one (empty) chunk, complete
-        self.group.attrs.put({"n_rows": int(self.n_rows), "chunk_rows": int(self.chunk_rows), **self.meta})
+        self.group.attrs.put(layout_attrs(self.n_rows, self.chunk_rows, *self.layout))
         return ChunkedStore(self.url, self.group)
 
     def abort(self) -> None:

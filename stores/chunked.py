@@ -80,6 +80,47 @@ def _same_layout(arr: zarr.Array, spec: ArraySpec) -> bool:
     )
 
 
+def new_group(url: str, n_rows: int, chunk_rows: int, arrays: Mapping[str, ArraySpec],
+              storage_options: Mapping[str, Any] | None) -> zarr.Group:
+    """A fresh group at ``url`` marked as being created, with every array and the markers
+    shaped for ``n_rows`` rows; ``layout_attrs`` written over its attrs finishes it."""
+    if chunk_rows < 1 or n_rows < 0:
+        raise StoreError(
+            f"store {url}: need n_rows >= 0 and chunk_rows >= 1, got {n_rows} and {chunk_rows}"
+        )
+    if MARKER in arrays:
+        raise StoreError(f"store {url}: the array name {MARKER!r} is reserved; rename it")
+    refuse_foreign(url, storage_options)
+    store = zarr_store(url, read_only=False, storage_options=storage_options)
+    group = zarr.open_group(store, mode="w", zarr_format=3, attributes={CREATING: True})
+    for name, spec in arrays.items():
+        group.create_array(
+            name,
+            shape=(n_rows, *spec.row_shape),
+            chunks=(chunk_rows, *spec.row_shape),
+            dtype=spec.dtype,
+            compressors=spec.compressors(),
+            fill_value=0,
+            config=WRITE_CONFIG,
+        )
+    n_chunks = max(1, -(-n_rows // chunk_rows))
+    group.create_array(MARKER, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0)
+    return group
+
+
+def layout_attrs(n_rows: int, chunk_rows: int, arrays: Mapping[str, ArraySpec], provenance: Provenance,
+                 index: str | None, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The group attrs of a finished store."""
+    return {
+        "n_rows": int(n_rows),
+        "chunk_rows": int(chunk_rows),
+        "arrays": list(arrays),
+        "provenance": provenance.to_dict(),
+        "index": index,
+        **dict(attrs or {}),
+    }
+
+
 class ChunkedStore:
     """Row-chunked arrays with completion markers and provenance attrs."""
 
@@ -110,37 +151,9 @@ class ChunkedStore:
         storage_options: Mapping[str, Any] | None = None,
     ) -> ChunkedStore:
         """Create a new store at ``url`` (replacing a store that is there)."""
-        if chunk_rows < 1 or n_rows < 0:
-            raise StoreError(
-                f"store {url}: need n_rows >= 0 and chunk_rows >= 1, got {n_rows} and {chunk_rows}"
-            )
-        if MARKER in arrays:
-            raise StoreError(f"store {url}: the array name {MARKER!r} is reserved; rename it")
-        refuse_foreign(url, storage_options)
-        store = zarr_store(url, read_only=False, storage_options=storage_options)
-        group = zarr.open_group(store, mode="w", zarr_format=3, attributes={CREATING: True})
-        n_chunks = max(1, -(-n_rows // chunk_rows))
-        for name, spec in arrays.items():
-            group.create_array(
-                name,
-                shape=(n_rows, *spec.row_shape),
-                chunks=(chunk_rows, *spec.row_shape),
-                dtype=spec.dtype,
-                compressors=spec.compressors(),
-                fill_value=0,
-                config=WRITE_CONFIG,
-            )
-        group.create_array(MARKER, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0)
-        group.attrs.put(  # replaces CREATING: from here on the store can be opened
-            {
-                "n_rows": int(n_rows),
-                "chunk_rows": int(chunk_rows),
-                "arrays": list(arrays),
-                "provenance": provenance.to_dict(),
-                "index": index,
-                **dict(attrs or {}),
-            }
-        )
+        group = new_group(url, n_rows, chunk_rows, arrays, storage_options)
+        # replaces CREATING: from here on the store can be opened
+        group.attrs.put(layout_attrs(n_rows, chunk_rows, arrays, provenance, index, attrs))
         return cls(url, group)
 
     @classmethod

@@ -108,6 +108,15 @@ def _check_channels(results: list[_Result]) -> tuple[list[str], list[str], list[
     return list(common[0]), list(common[1]), rejects
 
 
+def _finish_rejects(cfg: ImuConfig, paths: DatasetPaths, rejects: list[Reject], n_in: int,
+                    n_kept: int, dataset: str) -> None:
+    """Write the rejects table; fail when nothing is kept or too much was rejected."""
+    if not n_kept:
+        finish_rejects(paths, "imu", rejects, n_in, 0.0)
+        raise InputDataError(f"imu {dataset}: no recording has usable IMU; see {paths.rejects('imu')}")
+    finish_rejects(paths, "imu", rejects, n_in, cfg.max_reject_fraction)
+
+
 def _mixed(result: _Result, channels: list[str]) -> Reject:
     return Reject("imu", result.recording_id, "recording",
                   f"channels {result.channels} in {result.units} differ from the dataset's {channels}")
@@ -181,10 +190,7 @@ def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: 
             for values in _rows(reader, out):
                 appender.append({"imu": values})
             kept.append(out)
-        if not kept:
-            finish_rejects(paths, "imu", rejects, len(jobs), 0.0)
-            raise InputDataError(f"imu {dataset}: no recording has usable IMU; see {paths.rejects('imu')}")
-        finish_rejects(paths, "imu", rejects, len(jobs), cfg.max_reject_fraction)
+        _finish_rejects(cfg, paths, rejects, len(jobs), len(kept), dataset)
         assert appender is not None  # made with the first kept recording
         appender.close()
     except BaseException:
@@ -208,14 +214,11 @@ def _staged(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
         outputs = map_parallel(_process_one, jobs, cfg.workers, cfg.scheduler, desc="imu", unit="rec")
         rejects = [o for o in outputs if isinstance(o, Reject)]
         results = [o for o in outputs if isinstance(o, _Result)]
-        if not results:
-            finish_rejects(paths, "imu", rejects, len(jobs), 0.0)
-            raise InputDataError(f"imu {dataset}: no recording has usable IMU; see {paths.rejects('imu')}")
-        channels, units, mixed = _check_channels(results)
+        channels, units, mixed = _check_channels(results) if results else ([], [], [])
         rejects += mixed
         bad = {r.item for r in mixed}
         results = [r for r in results if r.recording_id not in bad]
-        finish_rejects(paths, "imu", rejects, len(jobs), cfg.max_reject_fraction)
+        _finish_rejects(cfg, paths, rejects, len(jobs), len(results), dataset)
         _write_staged(cfg, paths, results, channels, units)
     finally:
         _remove(staging, paths.options)
