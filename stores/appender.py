@@ -2,8 +2,9 @@
 
 The imu stage streams recordings one after another and knows the store's length only after
 the last one. ``RowAppender`` copies rows into a buffer of about ``WRITE_BYTES`` of whole
-chunks, writes it in one zarr call (zarr stores the chunks concurrently) and then sets
-their completion markers. The arrays grow ahead of the rows (doubling, at most
+chunks, writes them (uncompressed local chunks as plain files, ``comodo.stores.rawchunks``;
+others in one zarr call, which stores the chunks concurrently) and then sets their
+completion markers. The arrays grow ahead of the rows (doubling, at most
 ``GROW_CHUNKS`` chunks at a time) so that metadata is rewritten rarely. ``close`` cuts the
 arrays to the rows received, writes the last partial chunk and the store's attrs; until
 then the store carries the "being created" attr, so no reader accepts a half-written store,
@@ -22,6 +23,7 @@ from comodo.stores import fs
 from comodo.stores.chunked import MARKER, WRITE_CONFIG, ArraySpec, ChunkedStore, layout_attrs, new_group
 from comodo.stores.errors import StoreError
 from comodo.stores.provenance import Provenance
+from comodo.stores.rawchunks import Markers, RawChunks
 
 GROW_CHUNKS = 256  # most chunks added to the arrays' shape at once
 WRITE_BYTES = 16 << 20  # rows buffered before a write: zarr writes several chunks per call
@@ -40,6 +42,8 @@ class RowAppender:
         self.group = new_group(url, 0, chunk_rows, arrays, storage_options)
         self.arrays = {name: self.group[name].with_config(WRITE_CONFIG) for name in arrays}
         self.marker = self.group[MARKER]
+        self.markers = Markers(self.marker)
+        self.raw = {name: RawChunks.of(arr) for name, arr in self.arrays.items()}
         row_bytes = sum(int(np.prod(spec.row_shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
                         for spec in self.specs.values())
         self.write_rows = chunk_rows * max(1, WRITE_BYTES // max(1, row_bytes * chunk_rows))
@@ -74,15 +78,21 @@ class RowAppender:
 
     def _flush(self) -> None:
         """Write the buffered rows as the next chunks (whole ones, but for the last rows at
-        ``close``): one zarr call per array stores them concurrently."""
+        ``close``)."""
         n = self.n_pending
         lo, hi = self.n_rows, self.n_rows + n
         if hi > self.capacity:
             grow = min(max(1, self.capacity // self.chunk_rows), GROW_CHUNKS) * self.chunk_rows
             self._resize(max(hi, self.capacity + grow))
         for name, arr in self.arrays.items():
-            arr[lo:hi] = self.buffers[name][:n]
-        self.marker[lo // self.chunk_rows:-(-hi // self.chunk_rows)] = 1  # after the data
+            raw = self.raw[name]
+            if raw is None:
+                arr[lo:hi] = self.buffers[name][:n]
+                continue
+            for start in range(0, n, self.chunk_rows):  # the chunk files, from the buffer
+                raw.write((lo + start) // self.chunk_rows,
+                          self.buffers[name][start:min(n, start + self.chunk_rows)])
+        self.markers.set(range(lo // self.chunk_rows, -(-hi // self.chunk_rows)))  # after the data
         self.n_pending -= n
         self.n_rows = hi
 
@@ -98,7 +108,7 @@ class RowAppender:
         if self.n_pending:
             self._flush()
         if not self.n_rows:
-            self.marker[0] = 1  # an empty store has one (empty) chunk, complete
+            self.markers.set(range(1))  # an empty store has one (empty) chunk, complete
         self.group.attrs.put(layout_attrs(self.n_rows, self.chunk_rows, *self.layout))
         return ChunkedStore(self.url, self.group)
 

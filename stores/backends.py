@@ -36,14 +36,14 @@ def local_path(url: str) -> str:
     return os.path.abspath(fs.strip_file_scheme(url))
 
 
-def _temp_path(path: Path) -> Path:
+def temp_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}")
 
 
 def atomic_put(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` holds either its old or its new bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
+    tmp = temp_path(path)
     try:
         with tmp.open("wb") as fh:
             fh.write(data)

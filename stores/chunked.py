@@ -34,6 +34,7 @@ from comodo.stores import batches, fs
 from comodo.stores.backends import local_path, refuse_foreign, remove_stale_temp_files, zarr_store
 from comodo.stores.errors import StoreError, StoreIntegrityError, StoreNotFoundError
 from comodo.stores.provenance import Provenance, check_provenance
+from comodo.stores.rawchunks import Markers, RawChunks, marked
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ class ChunkedStore:
         self.index: str | None = attrs.get("index")
         self.attrs: dict[str, Any] = attrs
         self._arrays: dict[str, zarr.Array] = {}
+        self._raw: dict[str, RawChunks | None] = {}
+        self._markers: Markers | None = None
         self._done: np.ndarray | None = None  # last marker read; markers are never unset
 
     # ------------------------------------------------------------------ opening
@@ -243,13 +246,20 @@ class ChunkedStore:
             self._arrays[name] = self.group[name].with_config(WRITE_CONFIG)
         return self._arrays[name]
 
+    def raw(self, name: str) -> RawChunks | None:
+        """Direct file access to ``name``'s chunks when they are uncompressed local files."""
+        if name not in self._raw:
+            self._raw[name] = RawChunks.of(self.array(name))
+        return self._raw[name]
+
     def _marker(self) -> zarr.Array:
         if MARKER not in self._arrays:  # opened once: each open re-reads its metadata
             self._arrays[MARKER] = self.group[MARKER]
         return self._arrays[MARKER]
 
     def complete_mask(self) -> np.ndarray:
-        self._done = np.asarray(self._marker()[:]).astype(bool)
+        done = marked(self._marker())  # a folder listing on local disk
+        self._done = np.asarray(self._marker()[:]).astype(bool) if done is None else done
         return self._done.copy()
 
     def n_complete(self) -> int:
@@ -277,9 +287,15 @@ class ChunkedStore:
                     f"chunk {chunk} of {self.url}/{name}: expected shape {want}, got {block.shape}"
                 )
         for name, block in values.items():
-            arr = self.array(name)
-            arr[rows] = block.astype(arr.dtype, copy=False)
-        self._marker()[chunk] = 1
+            raw = self.raw(name)
+            if raw is not None:
+                raw.write(chunk, block)
+            else:
+                arr = self.array(name)
+                arr[rows] = block.astype(arr.dtype, copy=False)
+        if self._markers is None:
+            self._markers = Markers(self._marker())
+        self._markers.set(range(chunk, chunk + 1))
 
     # ------------------------------------------------------------------ reading
     def require_complete(self, chunks: Sequence[int] | None = None) -> None:
@@ -297,8 +313,27 @@ class ChunkedStore:
 
     def read_chunk(self, chunk: int, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         rows = self.chunk_slice(chunk)
-        self.require_complete([chunk])
-        return {n: np.asarray(self.array(n)[rows]) for n in (names or self.names)}
+        return {n: self.read_span(n, rows.start, rows.stop) for n in (names or self.names)}
+
+    def read_span(self, name: str, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``lo:hi`` of ``name`` (into ``out`` when given: a reused buffer of at least
+        ``hi - lo`` rows, so that no fresh memory is touched per read)."""
+        if not 0 <= lo <= hi <= self.n_rows:
+            raise StoreError(f"rows {lo}..{hi} out of range for {self.url}/{name} (0..{self.n_rows})")
+        self.require_complete(range(lo // self.chunk_rows, max(lo, hi - 1) // self.chunk_rows + 1))
+        arr = self.array(name)
+        out = np.empty((hi - lo, *arr.shape[1:]), arr.dtype) if out is None else out[: hi - lo]
+        raw = self.raw(name)
+        if raw is None:
+            out[...] = arr[lo:hi]
+            return out
+        row = lo
+        while row < hi:
+            chunk, offset = divmod(row, self.chunk_rows)
+            n = min(hi - row, self.chunk_rows - offset)
+            raw.read_into(chunk, out[row - lo : row - lo + n], offset)
+            row += n
+        return out
 
     def read_rows(self, name: str, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Random access by row, decompressing each touched chunk once."""

@@ -11,6 +11,7 @@ import av
 import numpy as np
 import polars as pl
 
+from comodo.pipeline import numeric_csv
 from comodo.pipeline.datasets.base import ImuData
 from comodo.stores.errors import InputDataError
 
@@ -31,6 +32,18 @@ def read_imu_csv(path: str | Path, columns: Sequence[str] = EGO4D_COLUMNS,
         raise InputDataError(f"IMU file {path} does not exist; check the dataset root and file names")
     if path.stat().st_size == 0:
         raise InputDataError(f"IMU file {path} is empty (0 bytes); re-export or remove the recording")
+    table = numeric_csv.read(path, columns)  # plain numeric files; None: let polars read it
+    if table is None:
+        table = _read_with_polars(path, columns)
+    return ImuData(
+        t_s=table[:, 0] * time_scale,
+        values=table[:, 1:],
+        channels=list(columns[1:]),
+        units=list(units),
+    )
+
+
+def _read_with_polars(path: Path, columns: Sequence[str]) -> np.ndarray:
     try:
         df = pl.read_csv(path, infer_schema_length=1000, null_values=["", "nan", "NaN"])
     except Exception as err:  # polars raises ComputeError/NoDataError etc. for broken files
@@ -44,12 +57,7 @@ def read_imu_csv(path: str | Path, columns: Sequence[str] = EGO4D_COLUMNS,
         table = df.select([pl.col(c).cast(pl.Float64, strict=False) for c in columns]).to_numpy()
     except Exception as err:
         raise InputDataError(f"IMU file {path} has non-numeric values: {err}") from None
-    return ImuData(
-        t_s=table[:, 0] * time_scale,
-        values=table[:, 1:],
-        channels=list(columns[1:]),
-        units=list(units),
-    )
+    return table
 
 
 def probe_video(path: str | Path) -> tuple[float, float]:

@@ -117,18 +117,21 @@ class _ChunksJob:
 
 def _write_chunks(job: _ChunksJob) -> None:
     """Cut each chunk's windows from the IMU store and write them; runs in any worker process.
-    One block buffer serves every chunk of the job: fresh memory per chunk cost more in page
-    faults than the copy itself."""
-    imu = ChunkedStore.open(job.imu_url, storage_options=job.options).array("imu")
+    One sample buffer and one block buffer serve every chunk of the job: fresh memory per
+    chunk cost more in page faults than the copy itself."""
+    imu = ChunkedStore.open(job.imu_url, storage_options=job.options)
     store = ChunkedStore.open(job.windows_url, mode="r+", storage_options=job.options)
-    most = max((len(spans) for spans in job.chunks.values()), default=0)
+    spans = {chunk: (min(start for start, _ in s), max(start + n for start, n in s))
+             for chunk, s in job.chunks.items()}
+    most = max((len(s) for s in job.chunks.values()), default=0)
+    widest = max((hi - lo for lo, hi in spans.values()), default=0)
     buffer = np.empty((most, job.n_channels, job.n_per), np.float32)
-    for chunk, spans in job.chunks.items():
-        lo = min(start for start, _ in spans)
-        hi = max(start + n for start, n in spans)
-        samples = np.asarray(imu[lo:hi])  # (hi - lo, C)
-        block = buffer[:len(spans)]  # (windows, C, T)
-        for k, (start, n_valid) in enumerate(spans):
-            block[k, :, :n_valid] = samples[start - lo : start - lo + n_valid].T
+    samples = np.empty((widest, job.n_channels), np.float32)
+    for chunk, windows in job.chunks.items():
+        lo, hi = spans[chunk]
+        rows = imu.read_span("imu", lo, hi, samples)  # (hi - lo, C)
+        block = buffer[:len(windows)]  # (windows, C, T)
+        for k, (start, n_valid) in enumerate(windows):
+            block[k, :, :n_valid] = rows[start - lo : start - lo + n_valid].T
             block[k, :, n_valid:] = 0.0  # zero padding (whole mode)
         store.write_chunk(chunk, {"imu": block})

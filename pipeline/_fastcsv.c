@@ -1,0 +1,233 @@
+/* Numeric CSV bodies to float64 rows: the plain decimal fields IMU exports are made of.
+ *
+ * parse(data, start, n_cols, out) reads the rows of `data` (a bytes-like object) from byte
+ * offset `start` (after the header line) into `out` (a writable, C-contiguous float64
+ * buffer of rows x n_cols) and returns (n_rows, status, row): status 0 when every row was
+ * read; otherwise the 0-based data row where reading stopped and why:
+ *   1  a field that is not a plain decimal number, an empty field or nan (quotes, text,
+ *      inf, a blank line...), 2  a row with another number of fields, 3  `out` is full.
+ * The caller then reads the file with a general CSV reader, so this never decides what an
+ * unusual file means. Empty fields and nan/NaN/NAN are NaN (missing).
+ *
+ * Values are correctly rounded, as a general reader's: a mantissa of at most 19 significant
+ * digits that fits in 53 bits, scaled by 10^e with |e| <= 22, is exact before one IEEE
+ * multiplication or division (Clinger's fast path); any other number goes through
+ * PyOS_string_to_double (correctly rounded).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+enum { OK = 0, BAD_FIELD = 1, BAD_WIDTH = 2, FULL = 3 };
+
+static int is_end(char c) { return c == ',' || c == '\n' || c == '\r'; }
+
+/* The number in [s, e) through Python's correctly rounded parser; -1 if it is not one. */
+static int slow_number(const char *s, const char *e, double *out) {
+    char text[128];
+    size_t n = (size_t)(e - s);
+    if (n == 0 || n >= sizeof(text)) return -1;
+    memcpy(text, s, n);
+    text[n] = '\0';
+    char *stop = NULL;
+    double v = PyOS_string_to_double(text, &stop, NULL);
+    if (v == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    if (stop != text + n || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int is_nan_word(const char *s, const char *e) {
+    return e - s == 3 && (s[0] == 'n' || s[0] == 'N') && (s[1] == 'a' || s[1] == 'A') &&
+           (s[2] == 'n' || s[2] == 'N');
+}
+
+/* One field from *pp; leaves *pp on its terminator (',', '\n', '\r' or end). */
+static int field_scalar(const char **pp, const char *end, double *out);
+
+static const uint64_t POW10_INT[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                      100000000};
+
+static inline uint64_t load8(const char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* How many of the 8 bytes in v (first byte lowest) are ASCII digits before a non-digit. */
+static inline int digit_run(uint64_t v) {
+    uint64_t x = v ^ 0x3030303030303030ULL;
+    uint64_t flags = ((x + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
+    return flags ? __builtin_ctzll(flags) >> 3 : 8;
+}
+
+/* The value of the first k (1..8) digit bytes of v. */
+static inline uint64_t digits_value(uint64_t v, int k) {
+    v = (v - 0x3030303030303030ULL) << (8 * (8 - k));
+    v = (v * 10) + (v >> 8);
+    v = (((v & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+         (((v >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
+    return v;
+}
+
+/* Plain [-+]ddd[.ddd] fields of at most 7 digits before and after the dot, 8 bytes at a
+ * time; anything else goes to field_scalar. */
+static int field(const char **pp, const char *end, double *out) {
+    const char *p = *pp;
+    if (end - p < 24) return field_scalar(pp, end, out);
+    int neg = 0;
+    if (*p == '-' || *p == '+') neg = *p++ == '-';
+    int k1 = digit_run(load8(p));
+    if (k1 == 0 || k1 == 8) return field_scalar(pp, end, out);
+    uint64_t mant = digits_value(load8(p), k1);
+    p += k1;
+    int k2 = 0;
+    if (*p == '.') {
+        p++;
+        uint64_t v = load8(p);
+        k2 = digit_run(v);
+        if (k2 == 8) return field_scalar(pp, end, out);
+        if (k2) mant = mant * POW10_INT[k2] + digits_value(v, k2);
+        p += k2;
+    }
+    if (!is_end(*p)) return field_scalar(pp, end, out);
+    *pp = p;
+    double v = (double)mant;  /* < 10^14: exact */
+    if (k2) v /= POW10[k2];
+    *out = neg ? -v : v;
+    return 0;
+}
+
+static int field_scalar(const char **pp, const char *end, double *out) {
+    const char *p = *pp, *s = p;
+    int neg = 0, digits = 0, significant = 0, exp10 = 0;
+    uint64_t mant = 0;
+    if (p < end && (*p == '-' || *p == '+')) neg = *p++ == '-';
+    for (; p < end && (unsigned)(*p - '0') < 10; p++, digits++) {
+        if (mant || *p != '0') {
+            if (significant++ < 19) mant = mant * 10 + (uint64_t)(*p - '0');
+            else exp10++;
+        }
+    }
+    if (p < end && *p == '.') {
+        for (p++; p < end && (unsigned)(*p - '0') < 10; p++, digits++) {
+            if (mant || *p != '0') {
+                if (significant++ < 19) {
+                    mant = mant * 10 + (uint64_t)(*p - '0');
+                    exp10--;
+                }
+            } else {
+                exp10--;
+            }
+        }
+    }
+    if (digits && p < end && (*p == 'e' || *p == 'E')) {
+        const char *q = p + 1;
+        int eneg = 0, e = 0, edigits = 0;
+        if (q < end && (*q == '-' || *q == '+')) eneg = *q++ == '-';
+        for (; q < end && (unsigned)(*q - '0') < 10; q++, edigits++)
+            if (e < 100000) e = e * 10 + (*q - '0');
+        if (!edigits) return -1;
+        exp10 += eneg ? -e : e;
+        p = q;
+    }
+    if (p < end && !is_end(*p)) {  /* not a plain number: nan, or hand it over */
+        while (p < end && !is_end(*p)) p++;
+        *pp = p;
+        if (is_nan_word(s, p)) {
+            *out = NAN;
+            return 0;
+        }
+        return -1;
+    }
+    *pp = p;
+    if (!digits) {
+        if (p == s) {  /* empty field: missing */
+            *out = NAN;
+            return 0;
+        }
+        return -1;  /* a lone sign or dot */
+    }
+    if (mant == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return 0;
+    }
+    if (significant <= 19 && mant <= (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
+        double v = (double)mant;
+        v = exp10 < 0 ? v / POW10[-exp10] : v * POW10[exp10];
+        *out = neg ? -v : v;
+        return 0;
+    }
+    return slow_number(s, p, out);
+}
+
+static PyObject *parse(PyObject *self, PyObject *args) {
+    Py_buffer data, out;
+    Py_ssize_t start, n_cols;
+    if (!PyArg_ParseTuple(args, "y*nnw*", &data, &start, &n_cols, &out)) return NULL;
+    const char *p = (const char *)data.buf + (start < data.len ? start : data.len);
+    const char *end = (const char *)data.buf + data.len;
+    double *dst = (double *)out.buf;
+    Py_ssize_t capacity = n_cols > 0 ? out.len / (Py_ssize_t)sizeof(double) / n_cols : 0;
+    Py_ssize_t row = 0;
+    int status = OK;
+    while (p < end) {
+        if (*p == '\n' || *p == '\r') {  /* a blank line: only line ends may follow */
+            const char *q = p;
+            while (q < end && (*q == '\n' || *q == '\r')) q++;
+            if (q < end) status = BAD_FIELD;
+            break;
+        }
+        if (row >= capacity) {
+            status = FULL;
+            break;
+        }
+        double *values = dst + row * n_cols;
+        Py_ssize_t col = 0;
+        for (;;) {
+            if (col >= n_cols) {
+                status = BAD_WIDTH;
+                break;
+            }
+            if (field(&p, end, values + col) < 0) {
+                status = BAD_FIELD;
+                break;
+            }
+            col++;
+            if (p < end && *p == ',') {
+                p++;
+                continue;
+            }
+            break;
+        }
+        if (status != OK) break;
+        if (col != n_cols) {
+            status = BAD_WIDTH;
+            break;
+        }
+        if (p < end && *p == '\r') p++;
+        if (p < end && *p == '\n') p++;
+        row++;
+    }
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&out);
+    return Py_BuildValue("nin", status == OK ? row : 0, status, row);
+}
+
+static PyMethodDef METHODS[] = {
+    {"parse", parse, METH_VARARGS, "parse(data, start, n_cols, out) -> (n_rows, status, row)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastcsv", NULL, -1, METHODS};
+
+PyMODINIT_FUNC PyInit__fastcsv(void) { return PyModule_Create(&MODULE); }

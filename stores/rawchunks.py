@@ -1,0 +1,158 @@
+"""Uncompressed chunks of local arrays read and written as plain files, the bytes zarr keeps.
+
+An array whose only codec is little-endian ``bytes`` (``codec: none``), with the default
+``c/<i>/<j>`` chunk keys, on a local store holds each chunk as the chunk's C-order bytes,
+the last chunk padded to the full chunk shape with the fill value. Through zarr's codec
+pipeline every such chunk costs an encode copy, a fresh buffer and an event-loop round
+trip (about 8 ms per 6 MB chunk written and 4 ms read, against 1-2 ms for the file
+itself); ``RawChunks`` writes the same bytes from the caller's buffer (through a temporary
+file renamed into place, as ``AtomicLocalStore`` does) and reads them into the caller's
+buffer. Every other array (compressed, object storage, another key encoding) goes
+through zarr: ``RawChunks.of`` returns None for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import zarr
+from zarr.codecs import BytesCodec
+from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
+from zarr.storage import LocalStore
+
+from comodo.stores.backends import atomic_put, temp_path
+from comodo.stores.errors import StoreIntegrityError
+
+
+class RawChunks:
+    """Row-chunk files of one uncompressed local array (chunked along rows only)."""
+
+    def __init__(self, arr: zarr.Array, root: Path):
+        self.root = root
+        self.chunk_rows = int(arr.chunks[0])
+        self.row_shape = tuple(int(n) for n in arr.chunks[1:])
+        self.dtype = np.dtype(arr.dtype)
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self.chunk_bytes = self.row_bytes * self.chunk_rows
+        self.encoding = arr.metadata.chunk_key_encoding
+        self.tail = (0,) * len(self.row_shape)
+        self.folders: set[Path] = set()
+
+    @classmethod
+    def of(cls, arr: zarr.Array) -> RawChunks | None:
+        """The raw view of ``arr``, or None when its chunks are not plain local files."""
+        meta = arr.metadata
+        codecs = getattr(meta, "codecs", ())
+        plain = (
+            isinstance(arr.store, LocalStore)
+            and len(codecs) == 1 and isinstance(codecs[0], BytesCodec)
+            and (codecs[0].endian is None or codecs[0].endian.value == sys.byteorder == "little")
+            and isinstance(meta.chunk_key_encoding, DefaultChunkKeyEncoding)
+            and tuple(arr.chunks[1:]) == tuple(arr.shape[1:])
+            and np.dtype(arr.dtype).isnative and np.dtype(arr.dtype).kind in "fiub"
+            and not np.any(np.asarray(meta.fill_value))
+        )
+        return cls(arr, Path(arr.store.root) / arr.path) if plain else None
+
+    def path(self, chunk: int) -> Path:
+        return self.root / self.encoding.encode_chunk_key((chunk, *self.tail))
+
+    def write(self, chunk: int, rows: np.ndarray) -> None:
+        """Store ``rows`` (at most ``chunk_rows`` of them) as chunk ``chunk``, zero-padded."""
+        data = np.ascontiguousarray(rows, dtype=self.dtype)
+        path = self.path(chunk)
+        if path.parent not in self.folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.folders.add(path.parent)
+        tmp = temp_path(path)
+        try:
+            with open(tmp, "wb", buffering=0) as fh:
+                _write_all(fh, memoryview(data).cast("B"))
+                if data.nbytes < self.chunk_bytes:
+                    _write_all(fh, memoryview(bytes(self.chunk_bytes - data.nbytes)))
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def read_into(self, chunk: int, out: np.ndarray, row: int = 0) -> None:
+        """Fill ``out`` (C-contiguous rows) with the chunk's rows from ``row`` on."""
+        path = self.path(chunk)
+        view = memoryview(out).cast("B")
+        offset = row * self.row_bytes
+        if offset + view.nbytes > self.chunk_bytes:
+            raise ValueError(f"rows {row}..{row + len(out)} overrun chunk {chunk} of {self.root}")
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise StoreIntegrityError(f"chunk file {path} is missing; run `comodo-store verify` "
+                                      "on the store and re-run its stage") from None
+        try:
+            got = 0
+            while got < view.nbytes:
+                more = os.preadv(fd, [view[got:]], offset + got)
+                if not more:
+                    break
+                got += more
+        finally:
+            os.close(fd)
+        if got < view.nbytes:
+            raise StoreIntegrityError(f"chunk file {path} ends {view.nbytes - got} bytes early; the "
+                                      "store is damaged: re-run its stage")
+
+
+def _write_all(fh, view: memoryview) -> None:
+    done = 0
+    while done < view.nbytes:
+        done += fh.write(view[done:])
+
+
+def _marker_folder(arr: zarr.Array) -> Path | None:
+    """``<array>/c`` of a local 1-d marker array (one element per chunk, fill value 0, no
+    file kept for a chunk equal to it), else None."""
+    meta = arr.metadata
+    local = (isinstance(arr.store, LocalStore) and tuple(arr.chunks) == (1,) and len(arr.shape) == 1
+             and isinstance(meta.chunk_key_encoding, DefaultChunkKeyEncoding)
+             and meta.chunk_key_encoding.separator == "/" and not np.any(np.asarray(meta.fill_value))
+             and not arr.config.write_empty_chunks)
+    return Path(arr.store.root) / arr.path / "c" if local else None
+
+
+def marked(arr: zarr.Array) -> np.ndarray | None:
+    """Which elements of a local marker array are set, from its folder's listing (zarr keeps
+    no file for an element equal to the fill value, and markers are only ever set to 1).
+    None when the array is not such a local one."""
+    folder = _marker_folder(arr)
+    if folder is None:
+        return None
+    out = np.zeros(arr.shape[0], bool)
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return out
+    index = np.array([int(n) for n in names if n.isdigit()], dtype=np.int64)
+    out[index[index < out.size]] = True
+    return out
+
+
+class Markers:
+    """Sets elements of a marker array to 1. On local disk the first one goes through zarr
+    and every later one is a copy of the file zarr wrote for it (the same encoded bytes):
+    about 0.1 ms per marker instead of 2-3 ms through zarr's event loop."""
+
+    def __init__(self, arr: zarr.Array):
+        self.arr = arr
+        self.folder = _marker_folder(arr)
+        self.encoded: bytes | None = None
+
+    def set(self, elements: range) -> None:
+        for element in elements:
+            if self.folder is None or self.encoded is None:
+                self.arr[element] = 1
+                if self.folder is not None:
+                    self.encoded = (self.folder / str(element)).read_bytes()
+            else:
+                atomic_put(self.folder / str(element), self.encoded)
