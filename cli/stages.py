@@ -88,7 +88,7 @@ def imu(
 def windows(
     dataset: str = DATASET_OPTION,
     params: str = PARAMS_OPTION,
-    workers: int = typer.Option(None, min=0, help="processes writing chunks (0: all cores)"),
+    workers: int = typer.Option(None, min=0, help="threads writing chunks (0: one per core)"),
     scheduler: str = SCHEDULER_OPTION,
 ) -> None:
     """Cut time-aligned IMU windows into windows.zarr + windows.parquet."""

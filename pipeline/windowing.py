@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 
+import numpy as np
 import polars as pl
 
 from comodo.pipeline.datasets.base import Reject
@@ -24,6 +24,10 @@ WINDOWS_SCHEMA: dict[str, pl.DataType] = {
     "imu_end_s": pl.Float64,
     "n_valid": pl.Int64,
 }
+
+WINDOW_COLUMNS: dict[str, pl.DataType] = {
+    k: v for k, v in WINDOWS_SCHEMA.items() if k not in ("window_id", "label_id")
+} | {"sample_start": pl.Int64}  # the first sample's row in imu.zarr
 
 EPS = 1e-6
 
@@ -45,50 +49,63 @@ def _video_span(rec: dict) -> tuple[float, float] | None:
     return rec["video_start_s"], rec["video_start_s"] + rec["video_duration_s"]
 
 
-def tile_segment(rec: dict, seg: dict, window_s: float, n_per: int) -> list[dict]:
-    """Non-overlapping windows over the part of one segment the video covers."""
+def tile_segment(rec: dict, seg: dict, window_s: float, n_per: int) -> dict[str, np.ndarray]:
+    """Non-overlapping windows over the part of one segment the video covers, as columns
+    (``imu_start_s``, ``imu_end_s``, ``video_start_s``, ``video_end_s``, ``sample_start``)."""
     rate, t0, n = seg["rate_hz"], seg["t0_s"], seg["n_samples"]
     lo, hi = t0, t0 + n / rate
     video = _video_span(rec)
     if video is not None:
         lo, hi = max(lo, video[0]), min(hi, video[1])
     first = math.ceil((lo - t0) * rate - EPS)
-    out = []
-    for i in range(first, n - n_per + 1, n_per):
-        start = t0 + i / rate
-        if start + window_s > hi + EPS:
-            break
-        v0 = video[0] if video is not None else None
-        out.append(_base(rec) | {
-            "imu_start_s": start, "imu_end_s": start + window_s,
-            "video_start_s": None if v0 is None else start - v0,
-            "video_end_s": None if v0 is None else start + window_s - v0,
-            "n_valid": n_per, "sample_start": seg["row_start"] + i,
-        })
-    return out
+    i = np.arange(max(first, 0), n - n_per + 1, n_per, dtype=np.int64)
+    start = t0 + i / rate
+    keep = start + window_s <= hi + EPS  # starts grow: the kept ones are a prefix
+    i, start = i[keep], start[keep]
+    end = start + window_s
+    no_video = np.full(len(i), np.nan)
+    return {"imu_start_s": start, "imu_end_s": end,
+            "video_start_s": no_video if video is None else start - video[0],
+            "video_end_s": no_video if video is None else end - video[0],
+            "sample_start": seg["row_start"] + i}
+
+
+def _frame(parts: list[tuple[dict, dict[str, np.ndarray]]], n_per: int) -> pl.DataFrame:
+    """One row per window from (recording fields, window columns) pairs."""
+    counts = [len(cols["sample_start"]) for _, cols in parts]
+    data: dict[str, object] = {k: np.repeat([base[k] for base, _ in parts], counts).tolist()
+                               for k in ("recording_id", "label", "subject", "split", "video_path",
+                                         "video_kind")} if parts else {}
+    for k in ("video_start_s", "video_end_s", "imu_start_s", "imu_end_s", "sample_start"):
+        data[k] = np.concatenate([cols[k] for _, cols in parts]) if parts else np.zeros(0)
+    data["n_valid"] = np.full(sum(counts), n_per, np.int64)
+    frame = pl.DataFrame(data, strict=False) if parts else pl.DataFrame(schema=WINDOW_COLUMNS)
+    return frame.with_columns(pl.col("video_start_s", "video_end_s").fill_nan(None)).select(
+        [pl.col(k).cast(t) for k, t in WINDOW_COLUMNS.items()])
 
 
 def cut_tiles(recs: pl.DataFrame, segs: pl.DataFrame, window_s: float, n_per: int
-              ) -> tuple[list[dict], list[Reject]]:
+              ) -> tuple[pl.DataFrame, list[Reject]]:
     by_rec: dict[str, list[dict]] = {}
     for seg in segs.iter_rows(named=True):
         by_rec.setdefault(seg["recording_id"], []).append(seg)
-    rows: list[dict] = []
+    parts: list[tuple[dict, dict[str, np.ndarray]]] = []
     rejects: list[Reject] = []
     for rec in recs.iter_rows(named=True):
         segments = by_rec.get(rec["recording_id"], [])
-        cut = [w for seg in segments for w in tile_segment(rec, seg, window_s, n_per)]
+        cut = [tile_segment(rec, seg, window_s, n_per) for seg in segments]
+        cut = [c for c in cut if len(c["sample_start"])]
         if not cut:
             spans = [(round(s["t0_s"], 3), round(s["t0_s"] + s["n_samples"] / s["rate_hz"], 3))
                      for s in segments]
             rejects.append(Reject("windows", rec["recording_id"], "recording",
                                   f"no full {window_s}s window where IMU {spans} and video "
                                   f"{_video_span(rec)} overlap"))
-        rows.extend(cut)
-    return rows, rejects
+        parts.extend((_base(rec), c) for c in cut)
+    return _frame(parts, n_per), rejects
 
 
-def cut_whole(recs: pl.DataFrame, segs: pl.DataFrame, n_per: int) -> tuple[list[dict], list[Reject]]:
+def cut_whole(recs: pl.DataFrame, segs: pl.DataFrame, n_per: int) -> tuple[pl.DataFrame, list[Reject]]:
     """One window per recording: its longest segment, paired with the whole video."""
     longest: dict[str, dict] = {}
     for seg in segs.iter_rows(named=True):
@@ -109,12 +126,12 @@ def cut_whole(recs: pl.DataFrame, segs: pl.DataFrame, n_per: int) -> tuple[list[
             "video_end_s": rec["video_duration_s"] if video else None,
             "n_valid": n_valid, "sample_start": seg["row_start"],
         })
-    return rows, rejects
+    return pl.DataFrame(rows, schema=WINDOW_COLUMNS), rejects
 
 
-def drop_small_classes(rows: list[dict], min_windows: int) -> tuple[list[dict], list[Reject]]:
-    counts = Counter(r["label"] for r in rows)
+def drop_small_classes(windows: pl.DataFrame, min_windows: int) -> tuple[pl.DataFrame, list[Reject]]:
+    counts = dict(windows["label"].value_counts().iter_rows())
     small = {c for c, n in counts.items() if n < min_windows}
     rejects = [Reject("windows", c, "class",
                       f"{counts[c]} windows < min_windows_per_class={min_windows}") for c in sorted(small)]
-    return [r for r in rows if r["label"] not in small], rejects
+    return windows.filter(~pl.col("label").is_in(sorted(small))), rejects

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from comodo.pipeline.config import StageConfig
-from comodo.pipeline.parallel import chunk_groups, map_parallel
+from comodo.pipeline.parallel import chunk_groups, map_parallel, map_threads
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
 from comodo.pipeline.windowing import WINDOWS_SCHEMA, cut_tiles, cut_whole, drop_small_classes
 from comodo.stores.chunked import ArraySpec, ChunkedStore
@@ -38,7 +38,7 @@ class WindowsConfig(StageConfig):
     chunk_rows: int = 256
     codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
     max_reject_fraction: float = 0.2
-    workers: int = 1  # processes writing chunks (0: all cores)
+    workers: int = 0  # threads writing chunks (0: one per core); processes on a dask scheduler
     scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
 
 
@@ -58,13 +58,13 @@ def run(cfg: WindowsConfig, data_dir: str | PathLike[str], dataset: str,
         rows, rejects = cut_whole(recs, segs, n_per)
     recs = recs.filter(pl.col("recording_id").is_in(segs["recording_id"].unique().implode()))
     in_recordings = len(recs)
-    kept_recordings = len({r["recording_id"] for r in rows})
+    kept_recordings = rows["recording_id"].n_unique()
     rows, class_rejects = drop_small_classes(rows, cfg.min_windows_per_class)
     rejects += class_rejects
     finish_rejects(paths, "windows", rejects, in_recordings, cfg.max_reject_fraction)
-    if not rows:
+    if not len(rows):
         raise InputDataError(f"windows {dataset}: no window could be cut; see {paths.rejects('windows')}")
-    classes = sorted({r["label"] for r in rows})
+    classes = sorted(rows["label"].unique().to_list())
     index = _index_frame(rows, classes)
     _write_store(cfg, paths, imu, rows, n_per, rate, classes)
     write_table(index, paths.windows_index, **paths.options)
@@ -74,14 +74,13 @@ def run(cfg: WindowsConfig, data_dir: str | PathLike[str], dataset: str,
     return StageSummary("windows", dataset, "recordings", in_recordings, in_recordings - dropped, dropped)
 
 
-def _index_frame(rows: list[dict], classes: list[str]) -> pl.DataFrame:
-    label_id = {c: i for i, c in enumerate(classes)}
-    table = [{k: r[k] for k in WINDOWS_SCHEMA if k not in ("window_id", "label_id")}
-             | {"window_id": i, "label_id": label_id[r["label"]]} for i, r in enumerate(rows)]
-    return pl.DataFrame(table, schema=WINDOWS_SCHEMA).select(list(WINDOWS_SCHEMA))
+def _index_frame(rows: pl.DataFrame, classes: list[str]) -> pl.DataFrame:
+    label_id = pl.col("label").replace_strict(classes, list(range(len(classes))), return_dtype=pl.Int64)
+    return rows.with_columns(window_id=pl.int_range(len(rows), dtype=pl.Int64), label_id=label_id).select(
+        [pl.col(k).cast(t) for k, t in WINDOWS_SCHEMA.items()])
 
 
-def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, rows: list[dict],
+def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, rows: pl.DataFrame,
                  n_per: int, rate: float, classes: list[str]) -> None:
     channels = imu.group.attrs["channels"]
     prov = Provenance("windows", config_hash(output_config(cfg)), hash_file(paths.imu_index, **paths.options),
@@ -96,11 +95,14 @@ def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, row
                "window_s": cfg.window_s if cfg.mode == "tile" else n_per / rate, "classes": classes},
         storage_options=paths.options,
     )
-    spans = [(r["sample_start"], r["n_valid"]) for r in rows]
+    spans = list(zip(rows["sample_start"].to_list(), rows["n_valid"].to_list()))
     jobs = [_ChunksJob(paths.windows_store, paths.imu_store, paths.options, len(channels), n_per,
                        {c: spans[store.chunk_slice(c)] for c in group})
             for group in chunk_groups(store.pending_chunks(), cfg.workers)]
-    map_parallel(_write_chunks, jobs, cfg.workers, cfg.scheduler, desc="windows", unit="job")
+    if cfg.scheduler is None:  # reads, copies and writes: threads, no process to start
+        map_threads(_write_chunks, jobs, cfg.workers, desc="windows", unit="job")
+    else:
+        map_parallel(_write_chunks, jobs, cfg.workers, cfg.scheduler, desc="windows", unit="job")
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,22 @@ def _write_chunks(job: _ChunksJob) -> None:
         lo, hi = spans[chunk]
         rows = imu.read_span("imu", lo, hi, samples)  # (hi - lo, C)
         block = buffer[:len(windows)]  # (windows, C, T)
-        for k, (start, n_valid) in enumerate(windows):
-            block[k, :, :n_valid] = rows[start - lo : start - lo + n_valid].T
-            block[k, :, n_valid:] = 0.0  # zero padding (whole mode)
+        for k, n, start, n_valid in _runs(windows, job.n_per):
+            # k..k+n: n windows of n_valid samples back to back from ``start``
+            span = rows[start - lo : start - lo + n * n_valid].reshape(n, n_valid, job.n_channels)
+            block[k : k + n, :, :n_valid] = span.transpose(0, 2, 1)
+            block[k : k + n, :, n_valid:] = 0.0  # zero padding (whole mode)
         store.write_chunk(chunk, {"imu": block})
+
+
+def _runs(windows: list[tuple[int, int]], n_per: int) -> list[tuple[int, int, int, int]]:
+    """(first window, count, sample_start, n_valid) of the runs of windows that follow one
+    another without a gap in the IMU samples: each run is cut by one reshape, not per window."""
+    runs: list[list[int]] = []
+    for k, (start, n_valid) in enumerate(windows):
+        last = runs[-1] if runs else None
+        if last is not None and last[3] == n_valid == n_per and last[2] + last[1] * n_valid == start:
+            last[1] += 1
+        else:
+            runs.append([k, 1, start, n_valid])
+    return [(k, n, start, n_valid) for k, n, start, n_valid in runs]
