@@ -171,6 +171,7 @@ static int field_scalar(const char **pp, const char *end, double *out) {
 }
 
 static PyObject *parse(PyObject *self, PyObject *args) {
+    (void)self;
     Py_buffer data, out;
     Py_ssize_t start, n_cols;
     if (!PyArg_ParseTuple(args, "y*nnw*", &data, &start, &n_cols, &out)) return NULL;
@@ -223,11 +224,32 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     return Py_BuildValue("nin", status == OK ? row : 0, status, row);
 }
 
+/* count_lines(data, start): line ends after `start`, plus one for a last line without one:
+ * an upper bound on the rows `parse` reads from there. */
+static PyObject *count_lines(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer data;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "y*n", &data, &start)) return NULL;
+    const char *p = (const char *)data.buf + (start < data.len ? start : data.len);
+    const char *end = (const char *)data.buf + data.len;
+    Py_ssize_t n = 0;
+    int tail = p < end && end[-1] != '\n';
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    PyBuffer_Release(&data);
+    return PyLong_FromSsize_t(n + tail);
+}
+
 static PyMethodDef METHODS[] = {
     {"parse", parse, METH_VARARGS, "parse(data, start, n_cols, out) -> (n_rows, status, row)"},
+    {"count_lines", count_lines, METH_VARARGS, "count_lines(data, start) -> line count"},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastcsv", NULL, -1, METHODS};
+static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastcsv", NULL, -1, METHODS,
+                                    NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__fastcsv(void) { return PyModule_Create(&MODULE); }

@@ -4,9 +4,12 @@ Sending a 30-minute recording's 8.6 MB of resampled rows through the process poo
 stalled its worker about 25 ms (a third of its compute) while the caller drained the pipe
 64 KB at a time. Instead a worker writes the rows to a file in a temporary folder (in
 ``/dev/shm`` when it has room, else the system's temporary folder) and returns only the
-path; the caller reads the file into one reused buffer and deletes it at once, so the
-folder holds only what is in flight. A folder left by a killed stage is removed by the next
-one (in ``/dev/shm`` it would hold memory until a reboot).
+path; the caller reads the file into one reused buffer and at once moves it to the
+folder's ``free/`` pool (at most ``KEEP_FREE`` files there, the rest deleted), from which
+the next ``write`` takes it over and overwrites it: its memory pages are reused, not freed
+and faulted in again (on this VM a fresh page costs more than the copy into it). The folder
+holds only what is in flight plus the pool. A folder left by a killed stage is removed by
+the next one (in ``/dev/shm`` it would hold memory until a reboot).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 PREFIX = "comodo-handoff-"
 SHM = "/dev/shm"
 SHM_MIN_FREE = 2 << 30  # use /dev/shm only with this much room
+FREE = "free"  # read files waiting to be overwritten
+KEEP_FREE = 8
 
 
 @contextmanager
@@ -37,6 +42,7 @@ def folder() -> Iterator[str]:
     base = SHM if use_shm else tempfile.gettempdir()
     remove_orphans(base)
     path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base)
+    os.mkdir(os.path.join(path, FREE))
     try:
         yield path
     finally:
@@ -55,6 +61,30 @@ def remove_orphans(base: str) -> int:
     return removed
 
 
+def write(path: str, arrays: list[np.ndarray]) -> None:
+    """Write the arrays' bytes end to end to ``path`` (in a ``folder()``), over a file
+    taken from its free pool when there is one."""
+    free = os.path.join(os.path.dirname(path), FREE)
+    for name in sorted(os.listdir(free)) if os.path.isdir(free) else []:
+        try:
+            os.rename(os.path.join(free, name), path)  # atomic: one writer gets each file
+            break
+        except FileNotFoundError:
+            continue  # another worker took it
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        size = 0
+        for array in arrays:
+            view = memoryview(np.ascontiguousarray(array)).cast("B")
+            done = 0
+            while done < view.nbytes:
+                done += os.write(fd, view[done:])
+            size += view.nbytes
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+
+
 class Reader:
     """Reads hand-over files into one reused buffer: no fresh memory is touched per file
     (first-touch page faults cost more than the copy on a VM). A returned array is valid
@@ -64,14 +94,24 @@ class Reader:
         self.buffer = np.empty(0, np.uint8)
 
     def read(self, path: str, n_rows: int, n_channels: int) -> np.ndarray:
-        """(n_rows, n_channels) float32 from ``path``, which is then deleted."""
+        """(n_rows, n_channels) float32 from ``path``, which then goes to the free pool."""
         n_bytes = 4 * n_rows * n_channels
         if len(self.buffer) < n_bytes:
             self.buffer = np.empty(n_bytes, np.uint8)
         with open(path, "rb") as fh:
             got = fh.readinto(memoryview(self.buffer)[:n_bytes])
-        os.remove(path)
+        self._release(path)
         if got != n_bytes:
             raise InputDataError(f"hand-over file {path} holds {got} bytes, expected {n_bytes} "
                                  f"({n_rows} rows x {n_channels} float32); re-run the stage")
         return self.buffer[:n_bytes].view(np.float32).reshape(n_rows, n_channels)
+
+    def _release(self, path: str) -> None:
+        free = os.path.join(os.path.dirname(path), FREE)
+        try:
+            if len(os.listdir(free)) < KEEP_FREE:
+                os.rename(path, os.path.join(free, os.path.basename(path)))
+                return
+        except FileNotFoundError:  # no pool (a file outside a folder())
+            pass
+        os.remove(path)

@@ -40,9 +40,10 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}")
 
 
-def atomic_put(path: Path, data: bytes) -> None:
+def atomic_put(path: Path, data: bytes, make_folder: bool = True) -> None:
     """Write ``data`` to ``path`` so that ``path`` holds either its old or its new bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     try:
         with tmp.open("wb") as fh:

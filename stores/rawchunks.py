@@ -155,4 +155,4 @@ class Markers:
                 if self.folder is not None:
                     self.encoded = (self.folder / str(element)).read_bytes()
             else:
-                atomic_put(self.folder / str(element), self.encoded)
+                atomic_put(self.folder / str(element), self.encoded, make_folder=False)

@@ -21,6 +21,28 @@ def test_rows_read_back_equal_what_was_written_and_the_file_is_gone(tmp_path):
         assert not path.exists()
 
 
+def test_read_files_are_overwritten_by_the_next_writes_and_the_pool_stays_bounded():
+    reader = handoff.Reader()
+    with handoff.folder() as folder:
+        first = os.path.join(folder, "0.f32")
+        handoff.write(first, [np.ones((40, 6), np.float32)])
+        inode = os.stat(first).st_ino
+        reader.read(first, 40, 6)
+        assert os.listdir(os.path.join(folder, handoff.FREE)) == ["0.f32"]
+        rows = np.arange(30, dtype=np.float32).reshape(5, 6)
+        second = os.path.join(folder, "1.f32")
+        handoff.write(second, [rows[:2], rows[2:]])  # smaller than the file it takes over
+        assert os.stat(second).st_ino == inode and os.path.getsize(second) == rows.nbytes
+        np.testing.assert_array_equal(reader.read(second, 5, 6), rows)
+        for i in range(2, 2 + 2 * handoff.KEEP_FREE):  # written one after another: none reused
+            path = os.path.join(folder, f"{i}.f32")
+            np.zeros((2, 6), np.float32).tofile(path)
+        for i in range(2, 2 + 2 * handoff.KEEP_FREE):
+            reader.read(os.path.join(folder, f"{i}.f32"), 2, 6)
+        assert len(os.listdir(os.path.join(folder, handoff.FREE))) == handoff.KEEP_FREE
+        assert sorted(os.listdir(folder)) == [handoff.FREE]
+
+
 def test_a_short_hand_over_file_is_a_clear_error(tmp_path):
     path = tmp_path / "short.f32"
     np.zeros((3, 6), np.float32).tofile(path)

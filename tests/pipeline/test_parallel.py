@@ -58,7 +58,7 @@ def test_a_streamed_error_is_raised_and_the_pool_still_serves():
 
 
 def test_pool_workers_get_a_share_of_the_cores_for_their_libraries_threads(monkeypatch):
-    for name in parallel.THREAD_LIMITS:
+    for name in [*parallel.THREAD_LIMITS, *parallel.MALLOC_ENV]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting wins
     parallel.shutdown_local_pool()
@@ -66,4 +66,7 @@ def test_pool_workers_get_a_share_of_the_cores_for_their_libraries_threads(monke
     pool = parallel.local_pool(2)
     seen = [pool.submit(os.getenv, name).result() for name in ["POLARS_MAX_THREADS", "OMP_NUM_THREADS"] * 3]
     assert seen == [share, "3"] * 3
+    trim = "MALLOC_TRIM_THRESHOLD_"
+    assert pool.submit(os.getenv, trim).result() == parallel.MALLOC_ENV[trim]
     assert "POLARS_MAX_THREADS" not in os.environ  # this process is left as it was
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
