@@ -95,10 +95,12 @@ def bench_imu(work: Path, hours: float, repeats: int) -> dict:
         cmd = [sys.executable, "-c", textwrap.dedent(IMU_SCRIPT), str(data), str(work / "raw"), str(workers)]
         subprocess.run(cmd, env={**os.environ, "COMODO_PROGRESS": "0", **env}, check=True)
 
-    times = rounds({"1proc": lambda: run(1, {}), "1proc_1thread": lambda: run(1, ONE_THREAD),
-                    "2proc": lambda: run(2, {})}, repeats)
+    times, cpu = rounds({"1proc": lambda: run(1, {}), "1proc_1thread": lambda: run(1, ONE_THREAD),
+                         "2proc": lambda: run(2, {})}, repeats)
     for name, ts in times.items():
-        out[name] = {"median_s": statistics.median(ts), "runs_s": ts}
+        out[name] = {"median_s": statistics.median(ts), "runs_s": ts,
+                     "user_cpu_median_s": statistics.median(u for u, _ in cpu[name]),
+                     "kernel_cpu_median_s": statistics.median(k for _, k in cpu[name])}
     for base in ("1proc", "1proc_1thread"):
         out[f"speedup_2_vs_{base}"] = statistics.median(a / b for a, b in zip(times[base], times["2proc"]))
     out["bytes_per_window"] = {}
@@ -113,7 +115,7 @@ def bench_imu(work: Path, hours: float, repeats: int) -> dict:
 def bench_features(work: Path, n_windows: int, repeats: int) -> dict:
     data = make_videos(work, n_windows)
     out: dict = {"windows": n_windows, "teacher": FEATURES["teacher"], "frames": FEATURES["frames"]}
-    times = rounds({"1proc": lambda: run_shards(data, 1), "2proc": lambda: run_shards(data, 2)}, repeats)
+    times, _ = rounds({"1proc": lambda: run_shards(data, 1), "2proc": lambda: run_shards(data, 2)}, repeats)
     for name, ts in times.items():
         t = statistics.median(ts)
         out[name] = {"median_s": t, "runs_s": ts, "windows_per_s": n_windows / t}
