@@ -141,3 +141,34 @@ def test_parallel_imu_stage_matches_the_single_process_run(tmp_path):
         a = ChunkedStore.open(str(tmp_path / "one/tiny" / name)).array("imu")[:]
         b = ChunkedStore.open(str(tmp_path / "two/tiny" / name)).array("imu")[:]
         np.testing.assert_array_equal(a, b)
+
+
+def _expected_windows(data: Path, n_per: int) -> np.ndarray:
+    """Each window's samples taken from imu.zarr one by one: the segment holding its start,
+    transposed to (C, T), zero-padded past n_valid."""
+    index = pl.read_parquet(data / "windows.parquet")
+    segments = pl.read_parquet(data / "imu.parquet")
+    rows = ChunkedStore.open(str(data / "imu.zarr")).array("imu")[:]
+    out = np.zeros((len(index), rows.shape[1], n_per), np.float32)
+    for k, w in enumerate(index.iter_rows(named=True)):
+        segs = segments.filter((pl.col("recording_id") == w["recording_id"])
+                               & (pl.col("t0_s") <= w["imu_start_s"] + 1e-9)).sort("t0_s")
+        seg = segs.row(-1, named=True)
+        start = seg["row_start"] + round((w["imu_start_s"] - seg["t0_s"]) * seg["rate_hz"])
+        out[k, :, : w["n_valid"]] = rows[start : start + w["n_valid"]].T
+    return out
+
+
+@pytest.mark.parametrize("mode", ["tile", "whole"])
+def test_every_window_holds_its_own_samples(tmp_path, mode):
+    make_dataset(tmp_path / "raw", RECS | {"d": ("run", "val")}, video_s=16.0, imu_start_s=0.7)
+    csv = tmp_path / "raw/imu/b.csv"  # a 1 s hole: recording b has two segments
+    frame = pl.read_csv(csv)
+    frame.filter((pl.col("canonical_timestamp_ms") < 6000) | (pl.col("canonical_timestamp_ms") > 7000)
+                 ).write_csv(csv)
+    cfg = windows.WindowsConfig(mode=mode, chunk_rows=3, workers=2, whole_length=2500)
+    _run_all(tmp_path / "raw", tmp_path / "data", imu_cfg=imu.ImuConfig(workers=1, chunk_rows=1500),
+             win_cfg=cfg)
+    got = ChunkedStore.open(str(tmp_path / "data/tiny/windows.zarr")).array("imu")[:]
+    assert len(got) == 4 if mode == "whole" else len(got) > 2 * cfg.chunk_rows  # chunks of 3
+    np.testing.assert_array_equal(got, _expected_windows(tmp_path / "data/tiny", got.shape[2]))
