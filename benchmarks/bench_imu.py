@@ -98,34 +98,26 @@ def _cut(y: np.ndarray) -> np.ndarray:
     return y[: n * 1000].reshape(n, 1000, 6).transpose(0, 2, 1)
 
 
-def run_baseline_pandas(paths: list[Path]) -> int:
+def run_baseline_pandas(paths: list[Path], save_to: Path | None = None) -> int:
     """The straightforward way, one process: per file pandas CSV, units, a 5 ms
-    ``DataFrame.resample().mean().interpolate()`` on a time index, 5 s windows in memory."""
+    ``DataFrame.resample().mean().interpolate()`` on a time index, 5 s windows kept in memory,
+    or with ``save_to`` written with ``np.save``, one file per CSV."""
     import pandas as pd  # here, not at the top: comodo's spawned workers import this module
 
-    out = []
+    if save_to is not None:
+        shutil.rmtree(save_to, ignore_errors=True)
+        save_to.mkdir(parents=True)
+    out, n = [], 0
     for p in paths:
         df = pd.read_csv(p)
         df.index = pd.to_datetime(df.pop("canonical_timestamp_ms"), unit="ms")
         y = (df * UNITS).resample("5ms").mean().interpolate("linear").to_numpy(np.float32)
-        out.append(_cut(y))
-    return sum(len(o) for o in out)
-
-
-def run_baseline_pandas_save(paths: list[Path], out: Path) -> int:
-    """``run_baseline_pandas``, and each file's windows written with ``np.save``."""
-    import pandas as pd
-
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    n = 0
-    for p in paths:
-        df = pd.read_csv(p)
-        df.index = pd.to_datetime(df.pop("canonical_timestamp_ms"), unit="ms")
-        y = (df * UNITS).resample("5ms").mean().interpolate("linear").to_numpy(np.float32)
-        windows_ = np.ascontiguousarray(_cut(y))
-        np.save(out / f"{p.stem}.npy", windows_)
+        windows_ = _cut(y)
         n += len(windows_)
+        if save_to is None:
+            out.append(windows_)
+        else:
+            np.save(save_to / f"{p.stem}.npy", np.ascontiguousarray(windows_))
     return n
 
 
@@ -225,7 +217,7 @@ def main() -> None:
         stages: dict[str, list[dict[str, float]]] = {"comodo_1proc": [], "comodo_2proc": []}
         runs = {"baseline_pandas_resample_1proc": lambda: run_baseline_pandas(paths),
                 "baseline_pandas_resample_save_1proc":
-                    lambda: run_baseline_pandas_save(paths, work / "saved"),
+                    lambda: run_baseline_pandas(paths, work / "saved"),
                 "baseline_pandas_scipy_1proc": lambda: run_baseline_scipy(paths),
                 "comodo_1proc": lambda: run_comodo(paths, work / "data", 1, stages["comodo_1proc"]),
                 "comodo_2proc": lambda: run_comodo(paths, work / "data", 2, stages["comodo_2proc"])}

@@ -72,15 +72,16 @@ def tile_segment(rec: dict, seg: dict, window_s: float, n_per: int) -> dict[str,
 
 def _frame(parts: list[tuple[dict, dict[str, np.ndarray]]], n_per: int) -> pl.DataFrame:
     """One row per window from (recording fields, window columns) pairs."""
+    if not parts:
+        return pl.DataFrame(schema=WINDOW_COLUMNS)
     counts = [len(cols["sample_start"]) for _, cols in parts]
     data: dict[str, object] = {k: np.repeat([base[k] for base, _ in parts], counts).tolist()
-                               for k in ("recording_id", "label", "subject", "split", "video_path",
-                                         "video_kind")} if parts else {}
-    for k in ("video_start_s", "video_end_s", "imu_start_s", "imu_end_s", "sample_start"):
-        data[k] = np.concatenate([cols[k] for _, cols in parts]) if parts else np.zeros(0)
+                               for k in parts[0][0]}  # the recording fields of ``_base``
+    for k in parts[0][1]:
+        data[k] = np.concatenate([cols[k] for _, cols in parts])
     data["n_valid"] = np.full(sum(counts), n_per, np.int64)
-    frame = pl.DataFrame(data, strict=False) if parts else pl.DataFrame(schema=WINDOW_COLUMNS)
-    return frame.with_columns(pl.col("video_start_s", "video_end_s").fill_nan(None)).select(
+    return pl.DataFrame(data, strict=False).with_columns(
+        pl.col("video_start_s", "video_end_s").fill_nan(None)).select(
         [pl.col(k).cast(t) for k, t in WINDOW_COLUMNS.items()])
 
 

@@ -40,14 +40,16 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}")
 
 
-def atomic_put(path: Path, data: bytes, make_folder: bool = True) -> None:
-    """Write ``data`` to ``path`` so that ``path`` holds either its old or its new bytes."""
+def atomic_put(path: Path, *parts: bytes | memoryview, make_folder: bool = True) -> None:
+    """Write ``parts`` end to end to ``path`` so that ``path`` holds either its old or its
+    new bytes."""
     if make_folder:
         path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     try:
         with tmp.open("wb") as fh:
-            fh.write(data)
+            for part in parts:
+                fh.write(part)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -147,13 +147,17 @@ def _provenance(cfg: ImuConfig, paths: DatasetPaths, first: _Result) -> Provenan
                                "target_rate_hz": cfg.target_rate_hz, "scale": cfg.scale})
 
 
+def _store_layout(cfg: ImuConfig, channels: list[str], units: list[str]
+                  ) -> tuple[dict[str, ArraySpec], dict[str, Any]]:
+    """imu.zarr's arrays and attrs, whichever way it is written."""
+    return ({"imu": ArraySpec((len(channels),), "float32", cfg.codec)},
+            {"channels": channels, "units": units, "segments_index": "../imu.parquet"})
+
+
 def _appender(cfg: ImuConfig, paths: DatasetPaths, first: _Result) -> RowAppender:
-    return RowAppender(paths.imu_store, cfg.chunk_rows,
-                       {"imu": ArraySpec((len(first.channels),), "float32", cfg.codec)},
-                       _provenance(cfg, paths, first),
-                       attrs={"channels": first.channels, "units": first.units,
-                              "segments_index": "../imu.parquet"},
-                       storage_options=paths.options)
+    arrays, attrs = _store_layout(cfg, first.channels, first.units)
+    return RowAppender(paths.imu_store, cfg.chunk_rows, arrays, _provenance(cfg, paths, first),
+                       attrs=attrs, storage_options=paths.options)
 
 
 def _stream(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
@@ -306,11 +310,9 @@ def _segments_index(results: list[_Result]) -> pl.DataFrame:
 def _write_staged(cfg: ImuConfig, paths: DatasetPaths, results: list[_Result], channels: list[str],
                   units: list[str]) -> None:
     n_rows = sum(sum(r.lengths) for r in results)
-    store = ChunkedStore.create(paths.imu_store, n_rows, cfg.chunk_rows,
-                                {"imu": ArraySpec((len(channels),), "float32", cfg.codec)},
-                                _provenance(cfg, paths, results[0]),
-                                attrs={"channels": channels, "units": units,
-                                       "segments_index": "../imu.parquet"},
+    arrays, attrs = _store_layout(cfg, channels, units)
+    store = ChunkedStore.create(paths.imu_store, n_rows, cfg.chunk_rows, arrays,
+                                _provenance(cfg, paths, results[0]), attrs=attrs,
                                 storage_options=paths.options)
     layout = _layout(results, n_rows, cfg.chunk_rows)
     sources = {c: [(str(results[p.result].staged), p.lo, p.hi) for p in layout[c]]

@@ -118,7 +118,7 @@ class _ChunksJob:
 
 
 def _write_chunks(job: _ChunksJob) -> None:
-    """Cut each chunk's windows from the IMU store and write them; runs in any worker process.
+    """Cut each chunk's windows from the IMU store and write them, in a thread or any worker.
     One sample buffer and one block buffer serve every chunk of the job: fresh memory per
     chunk cost more in page faults than the copy itself."""
     imu = ChunkedStore.open(job.imu_url, storage_options=job.options)
