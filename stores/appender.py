@@ -10,17 +10,24 @@ arrays to the rows received, writes the last partial chunk and the store's attrs
 then the store carries the "being created" attr, so no reader accepts a half-written store,
 and ``open_or_create`` starts it over. The finished store is the one
 ``ChunkedStore.create`` + ``write_chunk`` make from the same rows, byte for byte.
+
+Plain chunk files are written by one background thread from one of two buffers while the
+caller fills the other (the imu stage's process then keeps reading its workers' rows while
+the disk writes); ``direct_io`` writes them with ``O_DIRECT`` (``comodo.stores.directio``).
+An error of the writing thread is raised by the next ``append``, ``close`` or ``abort``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from comodo.stores import fs
 from comodo.stores.chunked import MARKER, WRITE_CONFIG, ArraySpec, ChunkedStore, layout_attrs, new_group
+from comodo.stores.directio import aligned_empty
 from comodo.stores.errors import StoreError
 from comodo.stores.provenance import Provenance
 from comodo.stores.rawchunks import Markers, RawChunks
@@ -35,7 +42,7 @@ class RowAppender:
     def __init__(self, url: str, chunk_rows: int, arrays: Mapping[str, ArraySpec],
                  provenance: Provenance, index: str | None = None,
                  attrs: Mapping[str, Any] | None = None,
-                 storage_options: Mapping[str, Any] | None = None):
+                 storage_options: Mapping[str, Any] | None = None, direct_io: bool = False):
         self.url, self.chunk_rows, self.specs = str(url), chunk_rows, dict(arrays)
         self.layout = (arrays, provenance, index, attrs)  # for the attrs written at close
         self.options = dict(storage_options or {})
@@ -43,17 +50,25 @@ class RowAppender:
         self.arrays = {name: self.group[name].with_config(WRITE_CONFIG) for name in arrays}
         self.marker = self.group[MARKER]
         self.markers = Markers(self.marker)
-        self.raw = {name: RawChunks.of(arr) for name, arr in self.arrays.items()}
+        self.raw = {name: RawChunks.of(arr, direct_io) for name, arr in self.arrays.items()}
         row_bytes = sum(int(np.prod(spec.row_shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
                         for spec in self.specs.values())
         self.write_rows = chunk_rows * max(1, WRITE_BYTES // max(1, row_bytes * chunk_rows))
-        # one reused buffer per array: rows are copied in once, and no fresh memory is
-        # touched per write (first-touch page faults cost more than the copy on this VM)
-        self.buffers = {name: np.empty((self.write_rows, *spec.row_shape), spec.dtype)
-                        for name, spec in arrays.items()}
+        # two reused (aligned) buffers per array, one filled while the other is written: rows
+        # are copied in once, and no fresh memory is touched per write (first-touch page
+        # faults cost more than the copy on a VM)
+        self.behind = all(raw is not None for raw in self.raw.values())  # all plain files
+        self.spare = self._buffers() if self.behind else None
+        self.buffers = self._buffers()
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="appender") if self.behind else None
+        self.pending: Future | None = None
         self.n_pending = 0  # rows in the buffers
         self.n_rows = 0  # rows written to disk: always a multiple of chunk_rows until close
         self.capacity = 0  # rows the arrays' shape holds now (>= n_rows)
+
+    def _buffers(self) -> dict[str, np.ndarray]:
+        return {name: aligned_empty((self.write_rows, *spec.row_shape), spec.dtype)
+                for name, spec in self.specs.items()}
 
     def append(self, data: Mapping[str, np.ndarray]) -> None:
         """Rows for every array (same count); full chunks are written as they complete."""
@@ -84,19 +99,38 @@ class RowAppender:
         if hi > self.capacity:
             grow = min(max(1, self.capacity // self.chunk_rows), GROW_CHUNKS) * self.chunk_rows
             self._resize(max(hi, self.capacity + grow))
-        for name, arr in self.arrays.items():
-            raw = self.raw[name]
-            if raw is None:
+        if self.behind:
+            self._wait()  # the spare buffer is written: swap, and write this one behind
+            self.pending = self.writer.submit(self._write, self.buffers, lo, n)
+            self.buffers, self.spare = self.spare, self.buffers
+        else:
+            for name, arr in self.arrays.items():
                 arr[lo:hi] = self.buffers[name][:n]
-                continue
-            for start in range(0, n, self.chunk_rows):  # the chunk files, from the buffer
-                raw.write((lo + start) // self.chunk_rows,
-                          self.buffers[name][start:min(n, start + self.chunk_rows)])
-        self.markers.set(range(lo // self.chunk_rows, -(-hi // self.chunk_rows)))  # after the data
+            self.markers.set(range(lo // self.chunk_rows, -(-hi // self.chunk_rows)))
         self.n_pending -= n
         self.n_rows = hi
 
+    def _write(self, buffers: dict[str, np.ndarray], lo: int, n: int) -> None:
+        """The chunk files of rows ``lo .. lo + n`` from ``buffers``, then their markers."""
+        for name, raw in self.raw.items():
+            for start in range(0, n, self.chunk_rows):
+                raw.write((lo + start) // self.chunk_rows,
+                          buffers[name][start:min(n, start + self.chunk_rows)])
+        self.markers.set(range(lo // self.chunk_rows, -(-(lo + n) // self.chunk_rows)))  # after the data
+
+    def _wait(self) -> None:
+        """Until the write in flight is done; raises its error."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def _stop(self) -> None:
+        if self.writer is not None:
+            self.writer.shutdown()
+            self.writer = None
+
     def _resize(self, n_rows: int) -> None:
+        self._wait()  # no chunk or marker write in flight while the metadata change
         for arr in self.arrays.values():
             arr.resize((n_rows, *arr.shape[1:]))
         self.marker.resize((max(1, -(-n_rows // self.chunk_rows)),))
@@ -107,6 +141,8 @@ class RowAppender:
         self._resize(self.n_rows + self.n_pending)  # drops the chunks grown ahead, never written
         if self.n_pending:
             self._flush()
+        self._wait()
+        self._stop()
         if not self.n_rows:
             self.markers.set(range(1))  # an empty store has one (empty) chunk, complete
         self.group.attrs.put(layout_attrs(self.n_rows, self.chunk_rows, *self.layout))
@@ -114,6 +150,11 @@ class RowAppender:
 
     def abort(self) -> None:
         """Remove the unfinished store (a failed stage leaves nothing half-written)."""
+        try:
+            self._wait()
+        except Exception:  # noqa: BLE001 - the store is removed whatever the write did
+            pass
+        self._stop()
         filesystem, path = fs.filesystem(self.url, **self.options)
         if filesystem.exists(path):
             filesystem.rm(path, recursive=True)

@@ -125,8 +125,9 @@ def layout_attrs(n_rows: int, chunk_rows: int, arrays: Mapping[str, ArraySpec], 
 class ChunkedStore:
     """Row-chunked arrays with completion markers and provenance attrs."""
 
-    def __init__(self, url: str, group: zarr.Group):
+    def __init__(self, url: str, group: zarr.Group, direct_io: bool = False):
         self.url = str(url)
+        self.direct_io = direct_io  # local uncompressed chunks with O_DIRECT (stores.directio)
         self.group = group
         attrs = dict(group.attrs)
         self.n_rows: int = int(attrs["n_rows"])
@@ -152,12 +153,13 @@ class ChunkedStore:
         index: str | None = None,
         attrs: Mapping[str, Any] | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        direct_io: bool = False,
     ) -> ChunkedStore:
         """Create a new store at ``url`` (replacing a store that is there)."""
         group = new_group(url, n_rows, chunk_rows, arrays, storage_options)
         # replaces CREATING: from here on the store can be opened
         group.attrs.put(layout_attrs(n_rows, chunk_rows, arrays, provenance, index, attrs))
-        return cls(url, group)
+        return cls(url, group, direct_io)
 
     @classmethod
     def open(
@@ -166,8 +168,10 @@ class ChunkedStore:
         expect: Mapping[str, Any] | None = None,
         mode: str = "r",
         storage_options: Mapping[str, Any] | None = None,
+        direct_io: bool = False,
     ) -> ChunkedStore:
-        """Open an existing store; refuse it when its provenance differs from ``expect``."""
+        """Open an existing store; refuse it when its provenance differs from ``expect``.
+        ``direct_io``: read and write its local uncompressed chunks with ``O_DIRECT``."""
         if mode not in ("r", "r+"):
             raise StoreError(f"open mode {mode!r} for {url} is invalid; use 'r' or 'r+'")
         if not fs.exists(fs.join(url, "zarr.json"), **(storage_options or {})):
@@ -187,7 +191,7 @@ class ChunkedStore:
                 f"store {url} lacks the attrs {sorted(missing)}; it was not written by "
                 "comodo's ChunkedStore, so re-run the stage that should produce it"
             )
-        out = cls(url, group)
+        out = cls(url, group, direct_io)
         check_provenance(url, out.provenance, expect)
         if mode == "r+" and fs.is_local(url):
             remove_stale_temp_files(local_path(url))
@@ -206,7 +210,8 @@ class ChunkedStore:
         """Resume a store written with the same provenance and layout, else start a new one."""
         storage_options = kwargs.get("storage_options")
         try:
-            old = cls.open(url, mode="r+", storage_options=storage_options)
+            old = cls.open(url, mode="r+", storage_options=storage_options,
+                           direct_io=kwargs.get("direct_io", False))
         except StoreNotFoundError:
             return cls.create(url, n_rows, chunk_rows, arrays, provenance, **kwargs)
         except StoreIntegrityError:
@@ -249,7 +254,7 @@ class ChunkedStore:
     def raw(self, name: str) -> RawChunks | None:
         """Direct file access to ``name``'s chunks when they are uncompressed local files."""
         if name not in self._raw:
-            self._raw[name] = RawChunks.of(self.array(name))
+            self._raw[name] = RawChunks.of(self.array(name), self.direct_io)
         return self._raw[name]
 
     def _marker(self) -> zarr.Array:

@@ -8,11 +8,15 @@ pipeline every such chunk costs an encode copy, a fresh buffer and an event-loop
 ``RawChunks`` writes the same bytes from the caller's buffer (``atomic_put``, as
 ``AtomicLocalStore`` writes every file) and reads them into the caller's buffer. Every other
 array (compressed, object storage, another key encoding) goes through zarr: ``RawChunks.of``
-returns None for it.
+returns None for it. With ``direct`` the files are written and read with ``O_DIRECT``
+(``comodo.stores.directio``), for stores that nothing reads right away; reads then take
+what the page cache holds (``RWF_NOWAIT``) and read the rest around it.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,15 +27,18 @@ from zarr.codecs import BytesCodec
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
 
+from comodo.stores import directio
 from comodo.stores.backends import atomic_put
 from comodo.stores.errors import StoreIntegrityError
+
+log = logging.getLogger(__name__)
 
 
 class RawChunks:
     """Row-chunk files of one uncompressed local array (chunked along rows only)."""
 
-    def __init__(self, arr: zarr.Array, root: Path):
-        self.root = root
+    def __init__(self, arr: zarr.Array, root: Path, direct: bool = False):
+        self.root, self.direct = root, direct
         self.chunk_rows = int(arr.chunks[0])
         self.row_shape = tuple(int(n) for n in arr.chunks[1:])
         self.dtype = np.dtype(arr.dtype)
@@ -42,8 +49,9 @@ class RawChunks:
         self.folders: set[Path] = set()
 
     @classmethod
-    def of(cls, arr: zarr.Array) -> RawChunks | None:
-        """The raw view of ``arr``, or None when its chunks are not plain local files."""
+    def of(cls, arr: zarr.Array, direct: bool = False) -> RawChunks | None:
+        """The raw view of ``arr``, or None when its chunks are not plain local files;
+        ``direct``: write and read its files with ``O_DIRECT`` (module doc)."""
         meta = arr.metadata
         codecs = getattr(meta, "codecs", ())
         plain = (
@@ -55,7 +63,7 @@ class RawChunks:
             and np.dtype(arr.dtype).isnative and np.dtype(arr.dtype).kind in "fiub"
             and not np.any(np.asarray(meta.fill_value))
         )
-        return cls(arr, Path(arr.store.root) / arr.path) if plain else None
+        return cls(arr, Path(arr.store.root) / arr.path, direct) if plain else None
 
     def path(self, chunk: int) -> Path:
         return self.root / self.encoding.encode_chunk_key((chunk, *self.tail))
@@ -64,9 +72,19 @@ class RawChunks:
         """Store ``rows`` (at most ``chunk_rows`` of them) as chunk ``chunk``, zero-padded."""
         data = memoryview(np.ascontiguousarray(rows, dtype=self.dtype)).cast("B")
         path = self.path(chunk)
-        padding = bytes(self.chunk_bytes - data.nbytes)  # the last chunk's rows past the end
-        atomic_put(path, data, padding, make_folder=path.parent not in self.folders)
-        self.folders.add(path.parent)
+        if path.parent not in self.folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.folders.add(path.parent)
+        if self.direct and directio.put(path, data, self.chunk_bytes) is None:
+            self._refused()
+        if not self.direct:
+            padding = bytes(self.chunk_bytes - data.nbytes)  # the last chunk's rows past the end
+            atomic_put(path, data, padding, make_folder=False)
+
+    def _refused(self) -> None:
+        log.info("%s: the file system refuses O_DIRECT; writing and reading through the page cache",
+                 self.root)
+        self.direct = False
 
     def read_into(self, chunk: int, out: np.ndarray, row: int = 0) -> None:
         """Fill ``out`` (C-contiguous rows) with the chunk's rows from ``row`` on."""
@@ -76,22 +94,45 @@ class RawChunks:
         if offset + view.nbytes > self.chunk_bytes:
             raise ValueError(f"rows {row}..{row + len(out)} overrun chunk {chunk} of {self.root}")
         try:
-            fd = os.open(path, os.O_RDONLY)
+            got = _read(path, offset, view, cached_only=self.direct)
+            if self.direct and got < view.nbytes:  # not in the page cache: around it
+                more = directio.read(path, offset + got, view[got:])
+                if more is None:
+                    self._refused()
+                    more = _read(path, offset + got, view[got:])
+                got += more
         except FileNotFoundError:
             raise StoreIntegrityError(f"chunk file {path} is missing; run `comodo-store verify` "
                                       "on the store and re-run its stage") from None
-        try:
-            got = 0
-            while got < view.nbytes:
-                more = os.preadv(fd, [view[got:]], offset + got)
-                if not more:
-                    break
-                got += more
-        finally:
-            os.close(fd)
         if got < view.nbytes:
             raise StoreIntegrityError(f"chunk file {path} ends {view.nbytes - got} bytes early; the "
                                       "store is damaged: re-run its stage")
+
+
+def _read(path: Path, offset: int, view: memoryview, cached_only: bool = False) -> int:
+    """Bytes of ``path`` from ``offset`` into ``view``; how many there were. ``cached_only``:
+    stop where the page cache does not hold the file (``RWF_NOWAIT``)."""
+    flags = getattr(os, "RWF_NOWAIT", 0) if cached_only else 0
+    if cached_only and not flags:
+        return 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = 0
+        while got < view.nbytes:
+            try:
+                more = os.preadv(fd, [view[got:]], offset + got, flags)
+            except BlockingIOError:  # the rest is not cached
+                break
+            except OSError as err:  # a file system without RWF_NOWAIT reads
+                if flags and err.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+                    break
+                raise
+            if not more:
+                break
+            got += more
+    finally:
+        os.close(fd)
+    return got
 
 
 def _marker_folder(arr: zarr.Array) -> Path | None:

@@ -18,7 +18,7 @@ from comodo.stores.index import write_table
 log = logging.getLogger(__name__)
 
 
-EXECUTION_FIELDS = frozenset({"workers", "scheduler"})  # how a stage runs, never what it writes
+EXECUTION_FIELDS = frozenset({"workers", "scheduler", "direct_io"})  # how a stage runs, never what it writes
 
 
 def output_config(cfg: StageConfig) -> dict[str, Any]:

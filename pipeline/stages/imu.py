@@ -50,6 +50,7 @@ class ImuConfig(StageConfig):
     min_duration_s: float = 1.0
     chunk_rows: int = 262_144  # 6 MB chunks of 6 channels: a quarter of the files to create
     codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
+    direct_io: bool = False  # chunk files around the page cache (comodo.stores.directio)
     max_reject_fraction: float = 0.2
     workers: int = 0
     scheduler: str | None = None
@@ -157,7 +158,7 @@ def _store_layout(cfg: ImuConfig, channels: list[str], units: list[str]
 def _appender(cfg: ImuConfig, paths: DatasetPaths, first: _Result) -> RowAppender:
     arrays, attrs = _store_layout(cfg, first.channels, first.units)
     return RowAppender(paths.imu_store, cfg.chunk_rows, arrays, _provenance(cfg, paths, first),
-                       attrs=attrs, storage_options=paths.options)
+                       attrs=attrs, storage_options=paths.options, direct_io=cfg.direct_io)
 
 
 def _stream(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
@@ -275,6 +276,7 @@ class _ChunksJob:
     options: dict[str, Any]
     n_channels: int
     chunks: dict[int, list[tuple[str, int, int]]]  # chunk -> [(staged URL, row lo, row hi)]
+    direct_io: bool = False
 
 
 def _read_staged(url: str, lo: int, hi: int, n_channels: int, options: dict[str, Any]) -> np.ndarray:
@@ -287,7 +289,7 @@ def _read_staged(url: str, lo: int, hi: int, n_channels: int, options: dict[str,
 
 def _write_staged_chunks(job: _ChunksJob) -> None:
     """Assemble chunks from staged rows and write them; runs in any worker process."""
-    store = ChunkedStore.open(job.url, mode="r+", storage_options=job.options)
+    store = ChunkedStore.open(job.url, mode="r+", storage_options=job.options, direct_io=job.direct_io)
     for chunk, sources in job.chunks.items():
         parts = [_read_staged(url, lo, hi, job.n_channels, job.options) for url, lo, hi in sources]
         store.write_chunk(chunk, {"imu": np.concatenate(parts) if parts else
@@ -313,10 +315,11 @@ def _write_staged(cfg: ImuConfig, paths: DatasetPaths, results: list[_Result], c
     arrays, attrs = _store_layout(cfg, channels, units)
     store = ChunkedStore.create(paths.imu_store, n_rows, cfg.chunk_rows, arrays,
                                 _provenance(cfg, paths, results[0]), attrs=attrs,
-                                storage_options=paths.options)
+                                storage_options=paths.options, direct_io=cfg.direct_io)
     layout = _layout(results, n_rows, cfg.chunk_rows)
     sources = {c: [(str(results[p.result].staged), p.lo, p.hi) for p in layout[c]]
                for c in store.pending_chunks()}
-    jobs = [_ChunksJob(paths.imu_store, paths.options, len(channels), {c: sources[c] for c in group})
+    jobs = [_ChunksJob(paths.imu_store, paths.options, len(channels), {c: sources[c] for c in group},
+                       cfg.direct_io)
             for group in chunk_groups(list(sources), cfg.workers)]
     map_parallel(_write_staged_chunks, jobs, cfg.workers, cfg.scheduler, desc="imu store", unit="job")

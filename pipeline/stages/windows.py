@@ -23,6 +23,7 @@ from comodo.pipeline.parallel import chunk_groups, map_parallel, map_threads
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
 from comodo.pipeline.windowing import WINDOWS_SCHEMA, cut_tiles, cut_whole, drop_small_classes
 from comodo.stores.chunked import ArraySpec, ChunkedStore
+from comodo.stores.directio import aligned_empty
 from comodo.stores.errors import InputDataError
 from comodo.stores.index import read_table, write_table
 from comodo.stores.provenance import Provenance, config_hash, hash_file
@@ -37,6 +38,9 @@ class WindowsConfig(StageConfig):
     min_windows_per_class: int = 0
     chunk_rows: int = 256
     codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
+    # windows.zarr's chunk files written around the page cache (read by training later, not
+    # now), imu.zarr's read from the page cache where it holds them, else around it
+    direct_io: bool = True
     max_reject_fraction: float = 0.2
     workers: int = 0  # threads writing chunks (0: one per core); processes on a dask scheduler
     scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
@@ -97,7 +101,7 @@ def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, row
     )
     spans = list(zip(rows["sample_start"].to_list(), rows["n_valid"].to_list()))
     jobs = [_ChunksJob(paths.windows_store, paths.imu_store, paths.options, len(channels), n_per,
-                       {c: spans[store.chunk_slice(c)] for c in group})
+                       {c: spans[store.chunk_slice(c)] for c in group}, cfg.direct_io)
             for group in chunk_groups(store.pending_chunks(), cfg.workers)]
     if cfg.scheduler is None:  # reads, copies and writes: threads, no process to start
         map_threads(_write_chunks, jobs, cfg.workers, desc="windows", unit="job")
@@ -115,19 +119,21 @@ class _ChunksJob:
     n_channels: int
     n_per: int
     chunks: dict[int, list[tuple[int, int]]]
+    direct_io: bool = False
 
 
 def _write_chunks(job: _ChunksJob) -> None:
     """Cut each chunk's windows from the IMU store and write them, in a thread or any worker.
     One sample buffer and one block buffer serve every chunk of the job: fresh memory per
     chunk cost more in page faults than the copy itself."""
-    imu = ChunkedStore.open(job.imu_url, storage_options=job.options)
-    store = ChunkedStore.open(job.windows_url, mode="r+", storage_options=job.options)
+    imu = ChunkedStore.open(job.imu_url, storage_options=job.options, direct_io=job.direct_io)
+    store = ChunkedStore.open(job.windows_url, mode="r+", storage_options=job.options,
+                              direct_io=job.direct_io)
     spans = {chunk: (min(start for start, _ in s), max(start + n for start, n in s))
              for chunk, s in job.chunks.items()}
     most = max((len(s) for s in job.chunks.values()), default=0)
     widest = max((hi - lo for lo, hi in spans.values()), default=0)
-    buffer = np.empty((most, job.n_channels, job.n_per), np.float32)
+    buffer = aligned_empty((most, job.n_channels, job.n_per), np.float32)  # written as it is
     samples = np.empty((widest, job.n_channels), np.float32)
     for chunk, windows in job.chunks.items():
         lo, hi = spans[chunk]
