@@ -4,7 +4,8 @@ Sending a 30-minute recording's 8.6 MB of resampled rows through the process poo
 stalled its worker about 25 ms (a third of its compute) while the caller drained the pipe
 64 KB at a time. Instead a worker writes the rows to a file in a temporary folder (in
 ``/dev/shm`` when it has room, else the system's temporary folder) and returns only the
-path; the caller reads the file into one reused buffer and at once moves it to the
+path; the caller reads the file (into one reused buffer, or straight into the store
+appender's buffer: ``Reader.opened``) and at once moves it to the
 folder's ``free/`` pool (at most ``KEEP_FREE`` files there, the rest deleted), from which
 the next ``write`` takes it over and overwrites it: its memory pages are reused, not freed
 and faulted in again (on this VM a fresh page costs more than the copy into it). The folder
@@ -20,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import BinaryIO
 
 import numpy as np
 
@@ -98,13 +100,27 @@ class Reader:
         n_bytes = 4 * n_rows * n_channels
         if len(self.buffer) < n_bytes:
             self.buffer = np.empty(n_bytes, np.uint8)
-        with open(path, "rb") as fh:
-            got = fh.readinto(memoryview(self.buffer)[:n_bytes])
-        self._release(path)
-        if got != n_bytes:
-            raise InputDataError(f"hand-over file {path} holds {got} bytes, expected {n_bytes} "
-                                 f"({n_rows} rows x {n_channels} float32); re-run the stage")
+        with self.opened(path, n_rows, n_channels) as fh:
+            view, got = memoryview(self.buffer)[:n_bytes], 0
+            while got < n_bytes and (more := fh.readinto(view[got:])):
+                got += more
         return self.buffer[:n_bytes].view(np.float32).reshape(n_rows, n_channels)
+
+    @contextmanager
+    def opened(self, path: str, n_rows: int, n_channels: int) -> Iterator[BinaryIO]:
+        """``path`` opened for reading (unbuffered) once it is known to hold ``n_rows``
+        float32 rows of ``n_channels``; it then goes to the free pool (a wrong one too)."""
+        n_bytes = 4 * n_rows * n_channels
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below, before the release
+        try:
+            got = os.fstat(fh.fileno()).st_size
+            if got != n_bytes:
+                raise InputDataError(f"hand-over file {path} holds {got} bytes, expected {n_bytes} "
+                                     f"({n_rows} rows x {n_channels} float32); re-run the stage")
+            yield fh
+        finally:
+            fh.close()
+            self._release(path)
 
     def _release(self, path: str) -> None:
         free = os.path.join(os.path.dirname(path), FREE)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -86,6 +86,28 @@ class RowAppender:
             take = min(n - done, self.write_rows - self.n_pending)
             for name, block in blocks.items():
                 self.buffers[name][self.n_pending:self.n_pending + take] = block[done:done + take]
+            self.n_pending += take
+            done += take
+            if self.n_pending == self.write_rows:
+                self._flush()
+
+    def append_file(self, fh: BinaryIO, n_rows: int) -> None:
+        """Append ``n_rows`` rows of the store's one array read from ``fh`` (their C-order
+        bytes) straight into the buffer, not through an array of their own."""
+        if len(self.specs) != 1:
+            raise StoreError(f"append_file to {self.url}: the store has arrays {sorted(self.specs)}, "
+                             "not one")
+        (name,) = self.specs
+        done = 0
+        while done < n_rows:
+            take = min(n_rows - done, self.write_rows - self.n_pending)
+            view = memoryview(self.buffers[name][self.n_pending:self.n_pending + take]).cast("B")
+            got = 0
+            while got < view.nbytes and (more := fh.readinto(view[got:])):
+                got += more
+            if got < view.nbytes:
+                raise StoreError(f"append_file to {self.url}: {getattr(fh, 'name', 'the file')} ended "
+                                 f"{view.nbytes - got} bytes before its {n_rows} rows")
             self.n_pending += take
             done += take
             if self.n_pending == self.write_rows:

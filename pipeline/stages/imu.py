@@ -172,12 +172,16 @@ def _stream(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
         return _append_all(cfg, paths, jobs, dataset)
 
 
-def _rows(reader: handoff.Reader, result: _Result) -> list[np.ndarray]:
-    """A result's segments' rows, read back when a pool worker handed them over in a file."""
+def _append(appender: RowAppender, reader: handoff.Reader, result: _Result) -> None:
+    """A result's segments' rows, end to end; read from the hand-over file straight into
+    the appender's buffer when a pool worker left them there."""
     if result.staged is None:
-        return [seg.values for seg in result.segments]
-    rows = reader.read(result.staged, sum(result.lengths), len(result.channels))
-    return np.split(rows, np.cumsum(result.lengths)[:-1])
+        for seg in result.segments:
+            appender.append({"imu": seg.values})
+        return
+    n_rows = sum(result.lengths)
+    with reader.opened(result.staged, n_rows, len(result.channels)) as fh:
+        appender.append_file(fh, n_rows)
 
 
 def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
@@ -197,8 +201,7 @@ def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: 
             elif (out.channels, out.units) != (kept[0].channels, kept[0].units):
                 rejects.append(_mixed(out, kept[0].channels))
                 continue
-            for values in _rows(reader, out):
-                appender.append({"imu": values})
+            _append(appender, reader, out)
             kept.append(out)
         _finish_rejects(cfg, paths, rejects, len(jobs), len(kept), dataset)
         assert appender is not None  # made with the first kept recording

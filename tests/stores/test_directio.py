@@ -12,7 +12,7 @@ import pytest
 from comodo.stores import directio
 from comodo.stores.appender import RowAppender
 from comodo.stores.chunked import ArraySpec, ChunkedStore
-from comodo.stores.errors import StoreIntegrityError
+from comodo.stores.errors import StoreError, StoreIntegrityError
 from comodo.stores.provenance import Provenance
 from comodo.stores.rawchunks import RawChunks
 
@@ -130,3 +130,25 @@ def test_a_failed_write_behind_is_raised_and_abort_removes_the_store(tmp_path: P
         grown.close()
     grown.abort()
     assert not (tmp_path / "grown.zarr").exists()
+
+
+def test_rows_appended_from_files_make_the_store_of_rows_appended_as_arrays(tmp_path: Path,
+                                                                           monkeypatch) -> None:
+    from comodo.stores import appender as appender_module
+
+    monkeypatch.setattr(appender_module, "WRITE_BYTES", CHUNK_ROWS * 24)  # one chunk per write
+    spec = {"imu": SPECS["imu"]}
+    rows = _rows()["imu"]
+    made = RowAppender(str(tmp_path / "made.zarr"), CHUNK_ROWS, spec, Provenance("imu", "c", "i"))
+    grown = RowAppender(str(tmp_path / "grown.zarr"), CHUNK_ROWS, spec, Provenance("imu", "c", "i"))
+    for k, (lo, hi) in enumerate([(0, 300), (300, 1000), (1000, 1001), (1001, 2000)]):
+        made.append({"imu": rows[lo:hi]})
+        rows[lo:hi].tofile(tmp_path / f"{k}.f32")
+        with open(tmp_path / f"{k}.f32", "rb", buffering=0) as fh:
+            grown.append_file(fh, hi - lo)
+    made.close(), grown.close()
+    assert _files(tmp_path / "grown.zarr") == _files(tmp_path / "made.zarr")
+    short = RowAppender(str(tmp_path / "short.zarr"), CHUNK_ROWS, spec, Provenance("imu", "c", "i"))
+    with open(tmp_path / "2.f32", "rb", buffering=0) as fh, pytest.raises(StoreError, match="2.f32 ended"):
+        short.append_file(fh, 2)
+    short.abort()
