@@ -21,6 +21,15 @@ SPECS = {"imu": ArraySpec((6,), "float32", "none"), "id": ArraySpec((), "int64",
 N_ROWS, CHUNK_ROWS = 2000, 700
 
 
+@pytest.fixture(autouse=True)
+def _needs_o_direct(tmp_path: Path) -> None:
+    try:
+        os.close(os.open(tmp_path / "probe", os.O_WRONLY | os.O_CREAT | os.O_DIRECT))
+    except OSError as err:
+        pytest.skip(f"the test folder's file system refuses O_DIRECT ({err})")
+    os.remove(tmp_path / "probe")
+
+
 def _rows() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(1)
     return {"imu": rng.normal(size=(N_ROWS, 6)).astype(np.float32), "id": rng.integers(0, 9, N_ROWS)}
