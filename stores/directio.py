@@ -76,26 +76,22 @@ def put(path: Path, data: memoryview, size: int) -> bool | None:
         if err.errno in _REFUSED:
             return None
         raise
+    done = 0
     try:
         try:
-            done = 0
             while done < source.nbytes:
                 done += os.write(fd, source[done:])
-        except OSError as err:
-            if err.errno in _REFUSED and done == 0:
-                os.close(fd)
-                tmp.unlink(missing_ok=True)
-                return None
-            raise
-        if source.nbytes != size:
-            os.ftruncate(fd, size)  # the zeros written past the end to keep the length aligned
-        os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
+            if source.nbytes != size:
+                os.ftruncate(fd, size)  # the zeros written past the end to keep the length aligned
+        finally:
             os.close(fd)
-        except OSError:
-            pass
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if err.errno in _REFUSED and done == 0:
+            return None
+        raise
+    except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return True
