@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from comodo.stores import fs
 from comodo.stores.backends import pid_alive
 from comodo.stores.errors import InputDataError
 
@@ -101,9 +102,7 @@ class Reader:
         if len(self.buffer) < n_bytes:
             self.buffer = np.empty(n_bytes, np.uint8)
         with self.opened(path, n_rows, n_channels) as fh:
-            view, got = memoryview(self.buffer)[:n_bytes], 0
-            while got < n_bytes and (more := fh.readinto(view[got:])):
-                got += more
+            fs.read_fully(fh, memoryview(self.buffer)[:n_bytes])  # the size was checked
         return self.buffer[:n_bytes].view(np.float32).reshape(n_rows, n_channels)
 
     @contextmanager

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from comodo.stores import fs
+
 try:
     from comodo.pipeline import _fastcsv
 except ImportError:  # built at install time when a C compiler is there (pyproject ext-modules)
@@ -45,10 +47,7 @@ def _file_bytes(path: Path) -> memoryview:
         buffer = _local.buffer = bytearray(max(size, 1 << 20))
     view = memoryview(buffer)[:size]
     with open(path, "rb", buffering=0) as fh:
-        got = 0
-        while got < size and (n := fh.readinto(view[got:])):
-            got += n
-    return view[:got]
+        return view[:fs.read_fully(fh, view)]
 
 
 def read(path: str | os.PathLike[str], columns: Sequence[str]) -> np.ndarray | None:

@@ -19,7 +19,7 @@ An error of the writing thread is raised by the next ``append``, ``close`` or ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 
@@ -81,15 +81,11 @@ class RowAppender:
                 raise StoreError(f"append to {self.url}/{name}: rows of shape "
                                  f"{self.specs[name].row_shape}, as many for every array, expected; "
                                  f"got {block.shape}")
-        n, done = counts.pop(), 0
-        while done < n:
-            take = min(n - done, self.write_rows - self.n_pending)
+        def copy(done: int, take: int) -> None:
             for name, block in blocks.items():
                 self.buffers[name][self.n_pending:self.n_pending + take] = block[done:done + take]
-            self.n_pending += take
-            done += take
-            if self.n_pending == self.write_rows:
-                self._flush()
+
+        self._fill(counts.pop(), copy)
 
     def append_file(self, fh: BinaryIO, n_rows: int) -> None:
         """Append ``n_rows`` rows of the store's one array read from ``fh`` (their C-order
@@ -98,16 +94,23 @@ class RowAppender:
             raise StoreError(f"append_file to {self.url}: the store has arrays {sorted(self.specs)}, "
                              "not one")
         (name,) = self.specs
-        done = 0
-        while done < n_rows:
-            take = min(n_rows - done, self.write_rows - self.n_pending)
+
+        def copy(done: int, take: int) -> None:
             view = memoryview(self.buffers[name][self.n_pending:self.n_pending + take]).cast("B")
-            got = 0
-            while got < view.nbytes and (more := fh.readinto(view[got:])):
-                got += more
+            got = fs.read_fully(fh, view)
             if got < view.nbytes:
                 raise StoreError(f"append_file to {self.url}: {getattr(fh, 'name', 'the file')} ended "
                                  f"{view.nbytes - got} bytes before its {n_rows} rows")
+
+        self._fill(n_rows, copy)
+
+    def _fill(self, n: int, copy: Callable[[int, int], None]) -> None:
+        """Move ``n`` rows into the buffers, ``copy(done, take)`` putting rows ``done ..
+        done + take`` at ``n_pending``; full buffers are written as they fill."""
+        done = 0
+        while done < n:
+            take = min(n - done, self.write_rows - self.n_pending)
+            copy(done, take)
             self.n_pending += take
             done += take
             if self.n_pending == self.write_rows:

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, BinaryIO
 
 import fsspec
 import zarr.storage
+
+
+def read_fully(fh: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from the raw file ``fh`` (``readinto`` may return less than asked); the
+    bytes read, fewer only at the end of the file."""
+    got = 0
+    while got < view.nbytes and (more := fh.readinto(view[got:])):
+        got += more
+    return got
 
 
 def is_local(url: str) -> bool:

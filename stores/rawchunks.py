@@ -75,11 +75,12 @@ class RawChunks:
         if path.parent not in self.folders:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.folders.add(path.parent)
-        if self.direct and directio.put(path, data, self.chunk_bytes) is None:
+        if self.direct:
+            if directio.put(path, data, self.chunk_bytes) is not None:
+                return
             self._refused()
-        if not self.direct:
-            padding = bytes(self.chunk_bytes - data.nbytes)  # the last chunk's rows past the end
-            atomic_put(path, data, padding, make_folder=False)
+        padding = bytes(self.chunk_bytes - data.nbytes)  # the last chunk's rows past the end
+        atomic_put(path, data, padding, make_folder=False)
 
     def _refused(self) -> None:
         log.info("%s: the file system refuses O_DIRECT; writing and reading through the page cache",
