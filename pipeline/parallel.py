@@ -10,12 +10,14 @@ The local pool is started once per process and kept for later calls: a fresh wor
 imports numpy, polars and zarr (about 0.5-1.5 s), which a stage would otherwise pay on every
 call (dask's multiprocessing scheduler starts a new pool per ``compute``; a LocalCluster
 also moves results over TCP with several copies, 3x slower on 20 h of IMU here). While the
-pool starts, the calling process works through items from the back of the list.
+pool starts, the calling process works through items from the back of the list. A worker
+imports with the garbage collector off and freezes what it imported after its first item.
 Items travel in batches so per-task overhead stays small; one progress bar counts items.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -40,7 +42,32 @@ def default_workers() -> int:
 
 
 def _apply_batch(fn: Callable[[T], R], batch: Sequence[T]) -> list[R]:
-    return [fn(item) for item in batch]
+    return [_call(fn, item) for item in batch]
+
+
+_FIRST_TASK = False  # True in a pool worker until its first item is done
+
+
+def _worker_init() -> None:
+    """A pool worker imports its first task's modules with the cyclic garbage collector
+    off; once that task is done, everything still alive (modules, caches) is frozen out
+    of later collections (``gc.freeze``): full collections then skip the imported
+    libraries, and so does the one at the worker's exit (0.17 s per worker after the imu
+    stage's imports)."""
+    global _FIRST_TASK
+    gc.disable()
+    _FIRST_TASK = True
+
+
+def _call(fn: Callable[[T], R], item: T) -> R:
+    global _FIRST_TASK
+    try:
+        return fn(item)
+    finally:
+        if _FIRST_TASK:
+            _FIRST_TASK = False
+            gc.freeze()
+            gc.enable()
 
 
 def _batches(items: Sequence[T], n: int) -> list[list[T]]:
@@ -113,7 +140,7 @@ def iter_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 0, ah
     try:
         while True:
             while len(window) < limit and (item := next(todo, _END)) is not _END:
-                window.append(_Slot(item, pool.submit(fn, item)))
+                window.append(_Slot(item, pool.submit(_call, fn, item)))
             if not window:
                 return
             head = window[0]
@@ -163,7 +190,7 @@ def local_pool(n: int) -> ProcessPoolExecutor:
     if _POOL is not None and _POOL[0] == n and _POOL[1] == env:
         return _POOL[2]
     shutdown_local_pool()
-    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
     with _worker_env(max(1, default_workers() // n)):
         for _ in range(n):  # spawn every worker now, while the limits are in the environment
             pool.submit(os.getpid)

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import av
 import numpy as np
 import polars as pl
 
@@ -62,6 +61,8 @@ def _read_with_polars(path: Path, columns: Sequence[str]) -> np.ndarray:
 
 def probe_video(path: str | Path) -> tuple[float, float]:
     """(fps, duration_s) of a video file, read from its container and first stream."""
+    import av  # here: a worker that only reads IMU does not load FFmpeg (~50 ms)
+
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise InputDataError(f"video {path} is missing or empty; re-copy it or drop the recording")

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import av
 import numpy as np
 
 from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
@@ -148,6 +147,8 @@ def _orient(values: np.ndarray, orin: str, path: Path) -> np.ndarray:
 
 def read_telemetry(path: Path) -> Telemetry:
     """ACCL/GYRO samples and their times (video clock, first frame = 0) of one GoPro MP4."""
+    import av  # here: importing the adapters does not load FFmpeg
+
     check_file(path)
     try:
         with av.open(str(path)) as container:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import scipy.io
 
 from comodo.stores.errors import InputDataError
 
@@ -74,6 +73,8 @@ def _matrix_header(body: bytes, endian: str, path: Path) -> tuple[str, tuple[int
 
 def load_mat_array(path: Path, key: str) -> np.ndarray:
     """One variable of a .mat file; a missing key names the keys the file holds."""
+    import scipy.io  # here: importing the adapters does not load scipy's readers (~60 ms)
+
     check_file(path)
     try:
         data = scipy.io.loadmat(str(path), variable_names=[key])

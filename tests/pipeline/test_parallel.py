@@ -70,3 +70,23 @@ def test_pool_workers_get_a_share_of_the_cores_for_their_libraries_threads(monke
     assert pool.submit(os.getenv, trim).result() == parallel.MALLOC_ENV[trim]
     assert "POLARS_MAX_THREADS" not in os.environ  # this process is left as it was
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
+
+
+
+# eval: a builtin, so workers need not import this test module to run it
+GC_STATE = "(__import__('os').getpid(), __import__('gc').isenabled(), __import__('gc').get_freeze_count())"
+
+
+def test_a_worker_imports_without_the_collector_then_freezes_what_it_imported():
+    parallel.shutdown_local_pool()  # fresh workers
+    seen = [s for s in parallel.iter_parallel(eval, [GC_STATE] * 40, workers=2) if s[0] != os.getpid()]
+    assert seen, "no item ran in a pool worker"
+    first: set[int] = set()
+    for pid, enabled, frozen in seen:
+        if pid not in first:
+            first.add(pid)
+            assert not enabled  # its first item, whose unpickling imported the modules
+        else:
+            assert enabled and frozen > 1000  # the imported modules' objects, frozen
+    batches = parallel.map_parallel(eval, [GC_STATE] * 40, workers=2)
+    assert all(enabled and frozen > 1000 for pid, enabled, frozen in batches if pid in first)
