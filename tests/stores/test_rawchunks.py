@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import zarr
 
+from comodo.stores.backends import WRITE_PIECE, atomic_put
 from comodo.stores.chunked import ArraySpec, ChunkedStore
 from comodo.stores.errors import StoreIntegrityError
 from comodo.stores.provenance import Provenance
@@ -83,3 +84,13 @@ def test_a_missing_or_short_chunk_file_is_named(tmp_path: Path) -> None:
     chunk_file.unlink()
     with pytest.raises(StoreIntegrityError, match=r"c/1/0 is missing"):
         ChunkedStore.open(store.url).read_chunk(1)
+
+
+def test_a_file_larger_than_a_write_piece_is_written_whole(tmp_path: Path) -> None:
+    data = np.random.default_rng(1).integers(0, 255, 3 * WRITE_PIECE + 17, dtype=np.uint8)
+    path = tmp_path / "c" / "0"
+    atomic_put(path, memoryview(data), bytes(WRITE_PIECE + 5))  # rows, then zero padding
+    got = np.fromfile(path, np.uint8)
+    assert got.size == data.size + WRITE_PIECE + 5
+    assert np.array_equal(got[: data.size], data) and not got[data.size :].any()
+    assert [p.name for p in path.parent.iterdir()] == ["0"]  # no temporary file left
