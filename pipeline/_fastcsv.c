@@ -1,9 +1,11 @@
 /* Numeric CSV bodies to float64 rows: the plain decimal fields IMU exports are made of.
  *
- * parse(data, start, n_cols, out) reads the rows of `data` (a bytes-like object) from byte
- * offset `start` (after the header line) into `out` (a writable, C-contiguous float64
- * buffer of rows x n_cols) and returns (n_rows, status, row): status 0 when every row was
- * read; otherwise the 0-based data row where reading stopped and why:
+ * parse(data, start, n_cols, out, by_column=False) reads the rows of `data` (a bytes-like
+ * object) from byte offset `start` (after the header line) into `out` (a writable,
+ * C-contiguous float64 buffer of rows x n_cols, or with `by_column` of n_cols x rows: each
+ * column contiguous, as the signal code reads channels) and returns (n_rows, status, row):
+ * status 0 when every row was read; otherwise the 0-based data row where reading stopped
+ * and why:
  *   1  a field that is not a plain decimal number, an empty field or nan (quotes, text,
  *      inf, a blank line...), 2  a row with another number of fields, 3  `out` is full.
  * The caller then reads the file with a general CSV reader, so this never decides what an
@@ -176,11 +178,14 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer data, out;
     Py_ssize_t start, n_cols;
-    if (!PyArg_ParseTuple(args, "y*nnw*", &data, &start, &n_cols, &out)) return NULL;
+    int by_column = 0;
+    if (!PyArg_ParseTuple(args, "y*nnw*|p", &data, &start, &n_cols, &out, &by_column)) return NULL;
     const char *p = (const char *)data.buf + (start < data.len ? start : data.len);
     const char *end = (const char *)data.buf + data.len;
     double *dst = (double *)out.buf;
     Py_ssize_t capacity = n_cols > 0 ? out.len / (Py_ssize_t)sizeof(double) / n_cols : 0;
+    /* value (row, col) at dst[row * row_step + col * col_step] */
+    Py_ssize_t row_step = by_column ? 1 : n_cols, col_step = by_column ? capacity : 1;
     Py_ssize_t row = 0;
     int status = OK;
     Py_BEGIN_ALLOW_THREADS
@@ -195,14 +200,14 @@ static PyObject *parse(PyObject *self, PyObject *args) {
             status = FULL;
             break;
         }
-        double *values = dst + row * n_cols;
+        double *values = dst + row * row_step;
         Py_ssize_t col = 0;
         for (;;) {
             if (col >= n_cols) {
                 status = BAD_WIDTH;
                 break;
             }
-            if (field(&p, end, values + col) < 0) {
+            if (field(&p, end, values + col * col_step) < 0) {
                 status = BAD_FIELD;
                 break;
             }

@@ -51,7 +51,8 @@ def _file_bytes(path: Path) -> memoryview:
 
 
 def read(path: str | os.PathLike[str], columns: Sequence[str]) -> np.ndarray | None:
-    """float64 (rows, len(columns)) of the named columns, or None (module doc)."""
+    """float64 (rows, len(columns)) of the named columns (Fortran order, as polars gives
+    them), or None (module doc)."""
     if _fastcsv is None:
         return None
     data = _file_bytes(Path(path))
@@ -65,13 +66,14 @@ def read(path: str | os.PathLike[str], columns: Sequence[str]) -> np.ndarray | N
     if '"' in "".join(names) or len(set(names)) != len(names) or not set(columns) <= set(names):
         return None
     width = len(names)
-    # exactly sized: an allocation the process's heap can serve again for the next file
-    rows = np.empty((_fastcsv.count_lines(data, end + 1), width), np.float64)
-    n_rows, status, row = _fastcsv.parse(data, end + 1, width, rows)
+    # one contiguous run per column (channels are filtered one by one), exactly sized: an
+    # allocation the process's heap can serve again for the next file
+    by_column = np.empty((width, _fastcsv.count_lines(data, end + 1)), np.float64)
+    n_rows, status, row = _fastcsv.parse(data, end + 1, width, by_column, True)
     if status:
         log.debug("%s: data row %d has %s; reading it with polars", path, row + 1, STATUS[status])
         return None
     pick = [names.index(c) for c in columns]
     if pick == list(range(pick[0], pick[0] + len(pick))):
-        return rows[:n_rows, pick[0] : pick[0] + len(pick)]
-    return rows[:n_rows, pick]
+        return by_column[pick[0] : pick[0] + len(pick), :n_rows].T
+    return by_column[pick, :n_rows].T

@@ -139,3 +139,22 @@ def test_a_file_with_text_still_reads_through_polars(tmp_path: Path) -> None:
     path.write_text(",".join(EGO4D_COLUMNS) + "\n0,1,2,3,4,5,6\n10,1,2,3,oops,5,6\n", encoding="utf-8")
     imu = read_imu_csv(path)  # as before: a non-number is missing, and cleaning drops the row
     assert imu.values.shape == (2, 6) and np.isnan(imu.values[1, 3])
+
+
+def test_rows_parsed_by_column_are_the_transpose_of_rows_by_row() -> None:
+    parse = numeric_csv._fastcsv.parse  # built at install (test_extension_is_built)
+    rng = np.random.default_rng(5)
+    cells = np.array(_number_texts(rng, 3 * 500), dtype=object).reshape(500, 3)
+    body = ("\n".join(",".join(row) for row in cells) + "\n").encode()
+    by_row, by_column = np.full((501, 3), 7.0), np.full((3, 501), 7.0)
+    assert parse(body, 0, 3, by_row) == (500, 0, 500)
+    assert parse(body, 0, 3, by_column, True) == (500, 0, 500)
+    _same(by_column.T, by_row)  # the spare row untouched in both
+
+
+def test_the_reader_gives_each_column_contiguous(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("t,a,b\n" + "".join(f"{i},{i * 0.5},{-i}\n" for i in range(100)), encoding="utf-8")
+    got = numeric_csv.read(path, ["t", "b"])
+    assert got is not None and got.flags.f_contiguous and got.shape == (100, 2)
+    np.testing.assert_array_equal(got[:, 1], -np.arange(100.0))
