@@ -12,10 +12,10 @@ change of machine load between rounds moves both sides; medians over rounds.
 ``comodo_2proc`` with ``workers: 2`` (two imu pool processes, two windows threads).
 comodo's worker pool is shut down after each stage, so the imu stage pays its workers'
 start-up, as it does when the stages run as separate commands; each comodo run also
-records its two stages' times; the previous run's stores are removed before the clock
-starts. The ``floor`` entry measures what nobody can skip with this parser and filter:
-parsing the CSVs (CPU seconds; the stage's parser, polars for reference), comodo's
-polyphase filter, writing imu.zarr's bytes as new files through the page cache (the
+records its two stages' times; the previous run's stores are removed and every dirty page
+written back before the clock starts. The ``floor`` entry measures what nobody can skip
+with this parser and filter: parsing the CSVs (CPU seconds; the stage's parser, polars
+for reference), comodo's polyphase filter, writing imu.zarr's bytes as new files through the page cache (the
 windows stage reads them right after) and windows.zarr's with ``O_DIRECT`` (the disk's wall
 time; through the page cache for reference). Half of the CPU seconds plus the disk's time
 is the best a two-core implementation of these stages could do this way, which bounds
@@ -163,6 +163,7 @@ import os, sys, time
 from pathlib import Path
 import numpy as np
 from comodo.stores import directio
+from comodo.stores.backends import WRITE_PIECE
 folder, total, direct, piece = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", 6 << 20
 block = directio.aligned_empty((piece // 4,), np.float32)
 block[:] = 1.0
@@ -174,7 +175,8 @@ for i in range(-(-total // piece)):
         directio.put(Path(folder, str(i)), data, data.nbytes)
     else:
         with open(os.path.join(folder, str(i)), "wb", buffering=0) as fh:
-            fh.write(data)
+            for start in range(0, data.nbytes, WRITE_PIECE):  # as the stores write
+                fh.write(data[start : start + WRITE_PIECE])
 print(time.process_time() - start, time.perf_counter() - wall)
 """
 
@@ -191,8 +193,8 @@ def floor(paths: list[Path]) -> dict[str, float]:
 
 def write_cost(folder: Path, n_bytes: int, direct: bool) -> tuple[float, float]:
     """CPU and wall seconds to write ``n_bytes`` as new 6 MB files, as the stores' chunks
-    are: through the page cache (on this VM the kernel's first touch of its pages
-    dominates) or with ``O_DIRECT`` (the disk's time)."""
+    are: through the page cache in the stores' write pieces (on this VM the kernel's first
+    touch of its pages dominates) or with ``O_DIRECT`` (the disk's time)."""
     args = [sys.executable, "-c", WRITE_SCRIPT, str(folder), str(n_bytes), "1" if direct else "0"]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     shutil.rmtree(folder, ignore_errors=True)
@@ -204,7 +206,9 @@ def rounds(runs: dict[str, Callable[[], object]], repeats: int,
            prepare: dict[str, Callable[[], object]] | None = None
            ) -> tuple[dict[str, list[float]], dict[str, list[tuple[float, float]]]]:
     """Wall seconds and (user, kernel) CPU seconds of every run; ``prepare[name]`` runs
-    before the clock starts (removing the previous run's output)."""
+    before the clock starts (removing the previous run's output), then every dirty page is
+    written back (``os.sync``), so that the kernel's write-back of one method's files does
+    not run during another's clock."""
     times: dict[str, list[float]] = {name: [] for name in runs}
     cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     names = list(runs)
@@ -212,6 +216,7 @@ def rounds(runs: dict[str, Callable[[], object]], repeats: int,
         for name in names[r % len(names):] + names[: r % len(names)]:
             if prepare and name in prepare:
                 prepare[name]()
+            os.sync()  # no run pays the write-back of an earlier run's files
             before = _cpu()
             start = time.perf_counter()
             runs[name]()
