@@ -175,8 +175,8 @@ for i in range(-(-total // piece)):
         directio.put(Path(folder, str(i)), data, data.nbytes)
     else:
         with open(os.path.join(folder, str(i)), "wb", buffering=0) as fh:
-            for start in range(0, data.nbytes, WRITE_PIECE):  # as the stores write
-                fh.write(data[start : start + WRITE_PIECE])
+            for at in range(0, data.nbytes, WRITE_PIECE):  # as the stores write
+                fh.write(data[at : at + WRITE_PIECE])
 print(time.process_time() - start, time.perf_counter() - wall)
 """
 
