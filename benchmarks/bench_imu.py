@@ -43,7 +43,7 @@ import polars as pl
 
 from benchmarks.common import write_result
 from comodo.pipeline.datasets.base import Recording, recordings_frame
-from comodo.pipeline.parallel import THREAD_LIMITS, shutdown_local_pool
+from comodo.pipeline.parallel import MALLOC_ENV, THREAD_LIMITS, shutdown_local_pool
 from comodo.pipeline.stages import imu, windows
 from comodo.pipeline.stages.common import DatasetPaths
 from comodo.stores.index import write_table
@@ -140,7 +140,8 @@ def run_baseline_scipy(paths: list[Path]) -> int:
     return sum(len(o) for o in out)
 
 
-ONE_THREAD = dict.fromkeys(THREAD_LIMITS, "1")  # a process on one core, as each pool worker
+# a process on one core that keeps freed arrays in its heap, as each pool worker
+ONE_THREAD = dict.fromkeys(THREAD_LIMITS, "1") | MALLOC_ENV
 FLOOR_SCRIPT = """
 import json, sys, time
 import numpy as np, polars as pl
@@ -184,7 +185,8 @@ print(time.process_time() - start, time.perf_counter() - wall)
 def floor(paths: list[Path]) -> dict[str, float]:
     """CPU seconds to parse every CSV with the stage's parser (and with polars, for
     reference) and to filter every file with comodo's polyphase resampler (float32,
-    100 -> 200 Hz), in a process with one thread per library, as each pool worker runs."""
+    100 -> 200 Hz), in a process with one thread per library and the pool's malloc settings,
+    as each pool worker runs."""
     env = {**os.environ, **ONE_THREAD}
     out = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, json.dumps(COLUMNS), *map(str, paths)],
                          env=env, capture_output=True, text=True, check=True).stdout
