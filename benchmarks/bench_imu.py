@@ -12,14 +12,15 @@ change of machine load between rounds moves both sides; medians over rounds.
 ``comodo_2proc`` with ``workers: 2`` (two imu pool processes, two windows threads).
 comodo's worker pool is shut down after each stage, so the imu stage pays its workers'
 start-up, as it does when the stages run as separate commands; each comodo run also
-records its two stages' times; the previous run's stores are removed and every dirty page
-written back before the clock starts. The ``floor`` entry measures what nobody can skip
-with this parser and filter: parsing the CSVs (CPU seconds; the stage's parser, polars
-for reference), comodo's polyphase filter, writing imu.zarr's bytes as new files through the page cache (the
-windows stage reads them right after) and windows.zarr's with ``O_DIRECT`` (the disk's wall
-time; through the page cache for reference). Half of the CPU seconds plus the disk's time
-is the best a two-core implementation of these stages could do this way, which bounds
-the reachable speed-up; ``..._compute_only`` leaves the writing out.
+records its two stages' times; the previous run's stores are removed, every dirty page
+written back and the machine left idle for a few seconds before the clock starts. The
+``floor`` entry measures what nobody can skip with this parser and filter: parsing the CSVs
+(CPU seconds; the stage's parser, polars for reference), comodo's polyphase filter, writing
+imu.zarr's bytes as new files through the page cache (the windows stage reads them right
+after) and windows.zarr's with ``O_DIRECT`` (the disk's wall time; through the page cache
+for reference). Half of the CPU seconds plus the disk's time is the best a two-core
+implementation of these stages could do this way, which bounds the reachable speed-up;
+``..._compute_only`` leaves the writing out.
 """
 
 from __future__ import annotations
@@ -204,13 +205,18 @@ def write_cost(folder: Path, n_bytes: int, direct: bool) -> tuple[float, float]:
     return cpu, wall
 
 
+SETTLE_S = 5.0
+
+
 def rounds(runs: dict[str, Callable[[], object]], repeats: int,
            prepare: dict[str, Callable[[], object]] | None = None
            ) -> tuple[dict[str, list[float]], dict[str, list[tuple[float, float]]]]:
     """Wall seconds and (user, kernel) CPU seconds of every run; ``prepare[name]`` runs
     before the clock starts (removing the previous run's output), then every dirty page is
-    written back (``os.sync``), so that the kernel's write-back of one method's files does
-    not run during another's clock."""
+    written back (``os.sync``) and the machine is left idle for ``SETTLE_S``, so that the
+    kernel's write-back and memory work after one method's run does not run during
+    another's clock (right after the 1-worker comodo run the 2-worker one took 0.5-1.2 s
+    longer than after a pause)."""
     times: dict[str, list[float]] = {name: [] for name in runs}
     cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     names = list(runs)
@@ -219,6 +225,7 @@ def rounds(runs: dict[str, Callable[[], object]], repeats: int,
             if prepare and name in prepare:
                 prepare[name]()
             os.sync()  # no run pays the write-back of an earlier run's files
+            time.sleep(SETTLE_S)  # nor the kernel's background work after it
             before = _cpu()
             start = time.perf_counter()
             runs[name]()
