@@ -165,7 +165,7 @@ import os, sys, time
 from pathlib import Path
 import numpy as np
 from comodo.stores import directio
-from comodo.stores.backends import WRITE_PIECE
+from comodo.stores.fs import write_fully
 folder, total, direct, piece = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", 6 << 20
 block = directio.aligned_empty((piece // 4,), np.float32)
 block[:] = 1.0
@@ -177,8 +177,7 @@ for i in range(-(-total // piece)):
         directio.put(Path(folder, str(i)), data, data.nbytes)
     else:
         with open(os.path.join(folder, str(i)), "wb", buffering=0) as fh:
-            for at in range(0, data.nbytes, WRITE_PIECE):  # as the stores write
-                fh.write(data[at : at + WRITE_PIECE])
+            write_fully(fh.fileno(), data)  # in the stores' pieces
 print(time.process_time() - start, time.perf_counter() - wall)
 """
 

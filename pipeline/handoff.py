@@ -76,13 +76,7 @@ def write(path: str, arrays: list[np.ndarray]) -> None:
             continue  # another worker took it
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        size = 0
-        for array in arrays:
-            view = memoryview(np.ascontiguousarray(array)).cast("B")
-            done = 0
-            while done < view.nbytes:
-                done += os.write(fd, view[done:])
-            size += view.nbytes
+        size = sum(fs.write_fully(fd, np.ascontiguousarray(array)) for array in arrays)
         os.ftruncate(fd, size)
     finally:
         os.close(fd)

@@ -40,12 +40,6 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}")
 
 
-# page-cache writes go in 64 KB pieces: one 24 MB write(2) makes the kernel allocate large
-# folios, and a fresh high-order page cost a VM here 2-3x more than small ones (imu stage
-# kernel CPU 2.1-2.5 s with 64 KB pieces against 3.6-4.5 s with whole chunks, 4 runs each)
-WRITE_PIECE = 64 << 10
-
-
 def atomic_put(path: Path, *parts: bytes | memoryview, make_folder: bool = True) -> None:
     """Write ``parts`` end to end to ``path`` so that ``path`` holds either its old or its
     new bytes."""
@@ -55,10 +49,7 @@ def atomic_put(path: Path, *parts: bytes | memoryview, make_folder: bool = True)
     try:
         with tmp.open("wb", buffering=0) as fh:
             for part in parts:
-                view = memoryview(part).cast("B")
-                done = 0
-                while done < view.nbytes:
-                    done += fh.write(view[done : done + WRITE_PIECE])
+                fs.write_fully(fh.fileno(), part)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -51,7 +51,7 @@ def _bounce(n_bytes: int) -> memoryview:
     if buffer is None or len(buffer) < n_bytes:
         if buffer is not None:
             buffer.close()
-        buffer = _local.buffer = mmap.mmap(-1, -(-n_bytes // ALIGN) * ALIGN)  # page-aligned
+        buffer = _local.buffer = mmap.mmap(-1, _round_up(n_bytes))  # page-aligned
     return memoryview(buffer)
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import zarr
 
-from comodo.stores.backends import WRITE_PIECE, atomic_put
+from comodo.stores.backends import atomic_put
 from comodo.stores.chunked import ArraySpec, ChunkedStore
 from comodo.stores.errors import StoreIntegrityError
+from comodo.stores.fs import WRITE_PIECE
 from comodo.stores.provenance import Provenance
 from comodo.stores.rawchunks import RawChunks, marked
 
