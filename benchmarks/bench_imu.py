@@ -43,7 +43,8 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import write_result
-from comodo.pipeline.datasets.base import Recording, recordings_frame
+from comodo.pipeline.datasets.base import Recording
+from comodo.pipeline.datasets.tables import recordings_frame
 from comodo.pipeline.parallel import MALLOC_ENV, THREAD_LIMITS, shutdown_local_pool
 from comodo.pipeline.stages import imu, windows
 from comodo.pipeline.stages.common import DatasetPaths

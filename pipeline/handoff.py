@@ -26,7 +26,6 @@ from typing import BinaryIO
 import numpy as np
 
 from comodo.stores import fs
-from comodo.stores.backends import pid_alive
 from comodo.stores.errors import InputDataError
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ def remove_orphans(base: str) -> int:
     removed = 0
     for name in os.listdir(base):
         pid = name[len(PREFIX):].split("-", 1)[0]
-        if name.startswith(PREFIX) and pid.isdigit() and not pid_alive(int(pid)):
+        if name.startswith(PREFIX) and pid.isdigit() and not fs.pid_alive(int(pid)):
             shutil.rmtree(os.path.join(base, name), ignore_errors=True)
             log.info("removed %s, left by a killed stage", os.path.join(base, name))
             removed += 1

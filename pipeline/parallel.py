@@ -7,10 +7,11 @@ results back in input order with a bounded number in flight, for stages whose re
 large and consumed one after another (the imu stage appends them to its store).
 
 The local pool is started once per process and kept for later calls: a fresh worker
-imports numpy, polars and zarr (about 0.5-1.5 s), which a stage would otherwise pay on every
-call (dask's multiprocessing scheduler starts a new pool per ``compute``; a LocalCluster
-also moves results over TCP with several copies, 3x slower on 20 h of IMU here). While the
-pool starts, the calling process works through items from the back of the list. A worker
+imports what its tasks need (0.15 s for an imu-stage worker, more for numpy + polars +
+zarr), which a stage would otherwise pay on every call (dask's multiprocessing scheduler
+starts a new pool per ``compute``; a LocalCluster also moves results over TCP with several
+copies, 3x slower on 20 h of IMU here). Workers do not re-run the launching script (a
+console script's CLI) unless a task is defined there. While the pool starts, the calling process works through items from the back of the list. A worker
 imports with the garbage collector off and freezes what it imported after its first item.
 Items travel in batches so per-task overhead stays small; one progress bar counts items.
 """
@@ -21,6 +22,8 @@ import gc
 import logging
 import multiprocessing
 import os
+import sys
+import types
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -33,7 +36,7 @@ from comodo.pipeline.progress import progress
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
-_POOL: tuple[int, dict[str, str], ProcessPoolExecutor] | None = None
+_POOL: tuple[int, dict[str, str], bool, ProcessPoolExecutor] | None = None
 _END: Any = object()
 
 
@@ -131,7 +134,7 @@ def iter_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 0, ah
     if runs_in_process(workers, None, len(items)):
         yield from (fn(x) for x in progress(items, desc=desc, total=len(items), unit=unit))
         return
-    pool = local_pool(n)
+    pool = local_pool(n, _in_main(fn))
     limit = max(1, ahead or 8 * n)
     bar = progress(range(len(items)), desc=desc, total=len(items), unit=unit)
     window: deque[_Slot[T, R]] = deque()
@@ -182,20 +185,42 @@ def _take_one(fn: Callable[[T], R], window: deque[_Slot[T, R]]) -> bool:
     return False
 
 
-def local_pool(n: int) -> ProcessPoolExecutor:
+def local_pool(n: int, with_main: bool = False) -> ProcessPoolExecutor:
     """The process's pool of ``n`` spawned workers, started on first use and kept while
-    ``n`` and the environment (credentials, endpoints, thread limits) stay the same."""
+    ``n``, ``with_main`` and the environment (credentials, endpoints, thread limits) stay
+    the same. Workers run the parent's ``__main__`` first only ``with_main`` (for tasks
+    defined there): otherwise each would import the console script's CLI or the launching
+    script's modules before its first task."""
     global _POOL
     env = dict(os.environ)
-    if _POOL is not None and _POOL[0] == n and _POOL[1] == env:
-        return _POOL[2]
+    if _POOL is not None and _POOL[:3] == (n, env, with_main):
+        return _POOL[3]
     shutdown_local_pool()
     pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
-    with _worker_env(max(1, default_workers() // n)):
+    with _worker_env(max(1, default_workers() // n)), _main_kept(with_main):
         for _ in range(n):  # spawn every worker now, while the limits are in the environment
             pool.submit(os.getpid)
-    _POOL = (n, env, pool)
+    _POOL = (n, env, with_main, pool)
     return pool
+
+
+def _in_main(fn: Callable[..., Any]) -> bool:
+    return getattr(fn, "__module__", None) == "__main__"
+
+
+@contextmanager
+def _main_kept(keep: bool) -> Iterator[None]:
+    """Unless ``keep``, ``__main__`` is an empty module while workers are spawned, so the
+    spawn start method tells them no main module to re-run."""
+    if keep:
+        yield
+        return
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 # libraries that start a thread per core on import: a pool of n workers on c cores gives
@@ -224,7 +249,7 @@ def _worker_env(threads: int) -> Iterator[None]:
 def shutdown_local_pool() -> None:
     global _POOL
     if _POOL is not None:
-        _POOL[2].shutdown(wait=True, cancel_futures=True)
+        _POOL[3].shutdown(wait=True, cancel_futures=True)
         _POOL = None
 
 
@@ -234,7 +259,7 @@ def _map_multiprocessing(fn: Callable[[T], R], items: Sequence[T], n: int, desc:
     worker has started yet from the back (while a fresh pool is still starting, or when it
     is short of hands), until workers and caller meet."""
     batches = _batches(items, n * 8)
-    pool = local_pool(n)
+    pool = local_pool(n, _in_main(fn))
     bar = progress(range(len(items)), desc=desc, total=len(items), unit=unit)
     results: list[list[R] | None] = [None] * len(batches)
     futures = []

@@ -8,8 +8,6 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from tqdm.auto import tqdm
-
 T = TypeVar("T")
 
 
@@ -34,6 +32,8 @@ def setup_logging(level: str | int = "INFO") -> None:
 
 def progress(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
     """One progress bar on stderr with rate and ETA; silent when COMODO_PROGRESS=0."""
+    from tqdm.auto import tqdm  # here: pool workers import this module and draw no bars
+
     disable = os.environ.get("COMODO_PROGRESS", "1") == "0"
     yield from tqdm(items, desc=desc, total=total, unit=unit, file=sys.stderr, disable=disable,
                     dynamic_ncols=True, leave=False)

@@ -64,7 +64,7 @@ REGISTRIES: dict[str, Registry] = {
 
 
 PLUGIN_MODULES = {
-    "datasets": "comodo.pipeline.datasets",
+    "datasets": "comodo.pipeline.datasets.builtin",
     "teachers": "comodo.pipeline.teachers",
     "students": "comodo.pipeline.students",
     "objectives": "comodo.pipeline.objectives",

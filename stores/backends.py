@@ -77,18 +77,7 @@ def _owner_alive(temp_name: str) -> bool:
     parts = tag.rsplit("-", 2)
     if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
         return True
-    return pid_alive(int(parts[1]))
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this host (one of another user's counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return fs.pid_alive(int(parts[1]))
 
 
 def remove_stale_temp_files(root: str) -> int:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import fsspec
-import zarr.storage
+if TYPE_CHECKING:  # fsspec and zarr are imported where used: a pool worker reading local
+    import fsspec  # files through the helpers below loads neither
+    import zarr.abc.store
 
 # page-cache writes go in 64 KB pieces: one 24 MB write(2) makes the kernel allocate large
 # folios, and a fresh high-order page cost a VM here 2-3x more than small ones (imu stage
@@ -31,6 +32,17 @@ def read_fully(fh: BinaryIO, view: memoryview) -> int:
     while got < view.nbytes and (more := fh.readinto(view[got:])):
         got += more
     return got
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def is_local(url: str) -> bool:
@@ -63,12 +75,16 @@ def with_defaults(url: str, storage_options: dict[str, Any]) -> dict[str, Any]:
 
 def filesystem(url: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
     """Return the fsspec filesystem and the path within it for ``url``."""
+    import fsspec
+
     fs, path = fsspec.core.url_to_fs(str(url), **with_defaults(url, storage_options))
     return fs, path
 
 
 def zarr_store(url: str, read_only: bool = False, **storage_options: Any) -> zarr.abc.store.Store:
     """A zarr v3 store object for a local path or any fsspec URL."""
+    import zarr.storage
+
     if is_local(url):
         return zarr.storage.LocalStore(os.path.abspath(strip_file_scheme(url)), read_only=read_only)
     options = with_defaults(url, storage_options)

@@ -1,11 +1,5 @@
-"""Dataset adapters: importing this package registers every built-in adapter."""
+"""Dataset adapters, one module each; ``builtin`` registers them all (``registry.load_plugins``).
 
-from comodo.pipeline.datasets import basicmotions  # noqa: F401, I001
-from comodo.pipeline.datasets import czu_mhad  # noqa: F401, I001
-from comodo.pipeline.datasets import ego4d  # noqa: F401, I001
-from comodo.pipeline.datasets import egoexo4d  # noqa: F401, I001
-from comodo.pipeline.datasets import gopro  # noqa: F401, I001
-from comodo.pipeline.datasets import manifest  # noqa: F401, I001
-from comodo.pipeline.datasets import mmact  # noqa: F401, I001
-from comodo.pipeline.datasets import mmea  # noqa: F401, I001
-from comodo.pipeline.datasets import utd_mhad  # noqa: F401, I001
+Importing the package imports no adapter: a pool worker that unpickles one adapter loads
+that adapter's module only.
+"""

@@ -10,48 +10,24 @@ source uses. Videos are read later by the features stage from ``video_path``/``v
 
 Clocks: every time is in seconds. ``video_start_s`` is where the video's first frame lies on
 the canonical clock; IMU timestamps are on the same clock. Pairing is by these times,
-never by array index.
+never by array index. The schema's polars types and frames are in ``tables`` (this module
+is imported by every pool worker that reads IMU, which need not load polars).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import polars as pl
 
 from comodo.pipeline.parallel import map_parallel
 from comodo.stores.errors import InputDataError, LayoutError
 
 VIDEO_KINDS = ("mp4", "depth_mat", "none")
-
-RECORDINGS_SCHEMA: dict[str, pl.DataType] = {
-    "recording_id": pl.String,
-    "dataset": pl.String,
-    "label": pl.String,
-    "subject": pl.String,
-    "split": pl.String,
-    "imu_path": pl.String,
-    "imu_rate_hz": pl.Float64,
-    "video_path": pl.String,
-    "video_kind": pl.String,
-    "fps": pl.Float64,
-    "video_start_s": pl.Float64,
-    "video_duration_s": pl.Float64,
-    "extra": pl.String,  # JSON: adapter-specific fields (trial, scenario, ...)
-}
-
-REJECTS_SCHEMA: dict[str, pl.DataType] = {
-    "stage": pl.String,
-    "item": pl.String,  # recording id, window id, class name or file
-    "kind": pl.String,  # recording | window | class | file
-    "reason": pl.String,
-}
-
 
 @dataclass
 class Recording:
@@ -166,11 +142,3 @@ class DatasetAdapter(ABC):
                 f"found in {path.parent}: {found or 'nothing'}"
             )
         return path
-
-
-def recordings_frame(recs: list[Recording]) -> pl.DataFrame:
-    return pl.DataFrame([asdict(r) for r in recs], schema=RECORDINGS_SCHEMA)
-
-
-def rejects_frame(rejects: list[Reject]) -> pl.DataFrame:
-    return pl.DataFrame([asdict(r) for r in rejects], schema=REJECTS_SCHEMA)

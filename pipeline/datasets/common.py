@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from comodo.pipeline import numeric_csv
 from comodo.pipeline.datasets.base import ImuData
@@ -43,6 +42,8 @@ def read_imu_csv(path: str | Path, columns: Sequence[str] = EGO4D_COLUMNS,
 
 
 def _read_with_polars(path: Path, columns: Sequence[str]) -> np.ndarray:
+    import polars as pl  # here: a pool worker whose files the C parser reads does not load it
+
     try:
         df = pl.read_csv(path, infer_schema_length=1000, null_values=["", "nan", "NaN"])
     except Exception as err:  # polars raises ComputeError/NoDataError etc. for broken files

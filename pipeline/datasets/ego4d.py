@@ -20,8 +20,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
 from comodo.pipeline.datasets.common import (
     EGO4D_COLUMNS,
@@ -89,6 +87,8 @@ class Ego4D(DatasetAdapter):
 
 def _peek_rate(path: Path, n_rows: int = 256) -> float:
     """Estimate the native rate from the first rows without reading the whole file."""
+    import polars as pl  # here: a pool worker reading IMU files does not load polars
+
     if path.stat().st_size == 0:
         raise InputDataError(f"IMU file {path} is empty (0 bytes)")
     try:

@@ -10,7 +10,8 @@ from os import PathLike
 from typing import Any
 
 from comodo.pipeline.config import StageConfig
-from comodo.pipeline.datasets.base import Reject, rejects_frame
+from comodo.pipeline.datasets.base import Reject
+from comodo.pipeline.datasets.tables import rejects_frame
 from comodo.stores import fs
 from comodo.stores.errors import RejectLimitError
 from comodo.stores.index import write_table

@@ -34,7 +34,8 @@ import torch
 from pydantic import Field
 
 from comodo.pipeline.config import StageConfig
-from comodo.pipeline.datasets.base import Reject, rejects_frame
+from comodo.pipeline.datasets.base import Reject
+from comodo.pipeline.datasets.tables import rejects_frame
 from comodo.pipeline.progress import progress
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary
 from comodo.pipeline.teachers import Teacher, build_teacher

@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from os import PathLike
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
-from comodo.pipeline import handoff, signal
+from comodo.pipeline import handoff
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.base import Reject
 from comodo.pipeline.parallel import chunk_groups, iter_parallel, map_parallel, runs_in_process
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
+from comodo.pipeline.stages.imu_worker import Cleaning, Job, Result, process_one
 from comodo.pipeline.stages.ingest import make_adapter
 from comodo.stores import fs
 from comodo.stores.appender import RowAppender
@@ -58,57 +59,7 @@ class ImuConfig(StageConfig):
     scheduler: str | None = None
 
 
-@dataclass(frozen=True)
-class _Job:
-    reader: Any
-    rec: dict[str, Any]
-    cfg: ImuConfig
-    staged: str | None = None  # URL for this recording's rows; None: return them
-    options: dict[str, Any] = field(default_factory=dict)
-    handoff: bool = False  # ``staged`` is a hand-over file (comodo.pipeline.handoff)
-
-
-@dataclass
-class _Result:
-    recording_id: str
-    segments: list[signal.Segment]  # values empty when staged
-    lengths: list[int]
-    channels: list[str]
-    units: list[str]
-    steps: list[str]
-    staged: str | None = None
-
-
-def _process_one(job: _Job) -> _Result | Reject:
-    cfg, rid = job.cfg, job.rec["recording_id"]
-    try:
-        imu = job.reader.load_imu(job.rec)
-        segments, units, report = signal.process(imu, cfg.target_rate_hz, cfg.max_gap_s, cfg.scale)
-    except InputDataError as err:
-        return Reject("imu", rid, "recording", str(err))
-    segments = [s for s in segments if len(s.values) / s.rate_hz >= cfg.min_duration_s]
-    if not segments:
-        return Reject("imu", rid, "recording",
-                      f"no IMU segment of at least {cfg.min_duration_s}s after cleaning "
-                      f"({report.dropped_nonfinite} non-finite rows, {report.gaps} gaps)")
-    if report.dropped_nonfinite or report.dropped_duplicates or report.was_unsorted:
-        log.info("%s: dropped %d non-finite and %d duplicate rows%s", rid, report.dropped_nonfinite,
-                 report.dropped_duplicates, ", re-sorted" if report.was_unsorted else "")
-    lengths = [len(s.values) for s in segments]
-    if job.staged is not None:
-        rows = [np.ascontiguousarray(s.values, dtype=np.float32) for s in segments]
-        if job.handoff:
-            handoff.write(job.staged, rows)
-        else:
-            filesystem, path = fs.filesystem(job.staged, **job.options)
-            with filesystem.open(path, "wb") as fh:
-                for values in rows:
-                    fh.write(memoryview(values).cast("B"))
-        segments = [signal.Segment(s.t0_s, s.rate_hz, s.values[:0]) for s in segments]
-    return _Result(rid, segments, lengths, imu.channels, units, report.steps, job.staged)
-
-
-def _check_channels(results: list[_Result]) -> tuple[list[str], list[str], list[Reject]]:
+def _check_channels(results: list[Result]) -> tuple[list[str], list[str], list[Reject]]:
     """All kept recordings must share channels and units: the first kept one's layout wins."""
     common = (tuple(results[0].channels), tuple(results[0].units))
     rejects = [_mixed(r, list(common[0])) for r in results
@@ -125,7 +76,7 @@ def _finish_rejects(cfg: ImuConfig, paths: DatasetPaths, rejects: list[Reject], 
     finish_rejects(paths, "imu", rejects, n_in, cfg.max_reject_fraction)
 
 
-def _mixed(result: _Result, channels: list[str]) -> Reject:
+def _mixed(result: Result, channels: list[str]) -> Reject:
     return Reject("imu", result.recording_id, "recording",
                   f"channels {result.channels} in {result.units} differ from the dataset's {channels}")
 
@@ -135,7 +86,8 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
     paths = DatasetPaths(data_dir, dataset, storage_options or {})
     recs = read_table(paths.recordings, **paths.options)
     reader = make_adapter(adapter, root, dataset, options)
-    jobs = [_Job(reader, rec, cfg, None, paths.options) for rec in recs.iter_rows(named=True)]
+    cleaning = Cleaning(cfg.target_rate_hz, cfg.max_gap_s, cfg.scale, cfg.min_duration_s)
+    jobs = [Job(reader, rec, cleaning, None, paths.options) for rec in recs.iter_rows(named=True)]
     if cfg.scheduler is None:
         index, n_kept, n_rejected = _stream(cfg, paths, jobs, dataset)
     else:
@@ -144,7 +96,7 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
     return StageSummary("imu", dataset, "recordings", len(jobs), n_kept, n_rejected)
 
 
-def _provenance(cfg: ImuConfig, paths: DatasetPaths, first: _Result) -> Provenance:
+def _provenance(cfg: ImuConfig, paths: DatasetPaths, first: Result) -> Provenance:
     return Provenance("imu", config_hash(output_config(cfg)), hash_file(paths.recordings, **paths.options),
                       details={"channels": first.channels, "units": first.units, "steps": first.steps,
                                "target_rate_hz": cfg.target_rate_hz, "scale": cfg.scale})
@@ -157,13 +109,13 @@ def _store_layout(cfg: ImuConfig, channels: list[str], units: list[str]
             {"channels": channels, "units": units, "segments_index": "../imu.parquet"})
 
 
-def _appender(cfg: ImuConfig, paths: DatasetPaths, first: _Result) -> RowAppender:
+def _appender(cfg: ImuConfig, paths: DatasetPaths, first: Result) -> RowAppender:
     arrays, attrs = _store_layout(cfg, first.channels, first.units)
     return RowAppender(paths.imu_store, cfg.chunk_rows, arrays, _provenance(cfg, paths, first),
                        attrs=attrs, storage_options=paths.options, direct_io=cfg.direct_io)
 
 
-def _stream(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
+def _stream(cfg: ImuConfig, paths: DatasetPaths, jobs: list[Job], dataset: str
             ) -> tuple[pl.DataFrame, int, int]:
     """Recordings in order from this process or the local pool, appended as they come."""
     if runs_in_process(cfg.workers, None, len(jobs)):
@@ -174,7 +126,7 @@ def _stream(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
         return _append_all(cfg, paths, jobs, dataset)
 
 
-def _append(appender: RowAppender, reader: handoff.Reader, result: _Result) -> None:
+def _append(appender: RowAppender, reader: handoff.Reader, result: Result) -> None:
     """A result's segments' rows, end to end; read from the hand-over file straight into
     the appender's buffer when a pool worker left them there."""
     if result.staged is None:
@@ -186,13 +138,13 @@ def _append(appender: RowAppender, reader: handoff.Reader, result: _Result) -> N
         appender.append_file(fh, n_rows)
 
 
-def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
+def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[Job], dataset: str
                 ) -> tuple[pl.DataFrame, int, int]:
     appender: RowAppender | None = None
-    kept: list[_Result] = []
+    kept: list[Result] = []
     rejects: list[Reject] = []
     reader = handoff.Reader()
-    stream = iter_parallel(_process_one, jobs, cfg.workers, desc="imu", unit="rec")
+    stream = iter_parallel(process_one, jobs, cfg.workers, desc="imu", unit="rec")
     try:
         for out in stream:
             if isinstance(out, Reject):
@@ -216,19 +168,19 @@ def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: 
     return _segments_index(kept), len(kept), len(rejects)
 
 
-def _staged(cfg: ImuConfig, paths: DatasetPaths, jobs: list[_Job], dataset: str
+def _staged(cfg: ImuConfig, paths: DatasetPaths, jobs: list[Job], dataset: str
             ) -> tuple[pl.DataFrame, int, int]:
     """On a dask scheduler: workers stage their rows, then write the chunks (module doc)."""
     staging = paths.imu_staging
     _remove(staging, paths.options)
     filesystem, path = fs.filesystem(staging, **paths.options)
     filesystem.makedirs(path, exist_ok=True)
-    jobs = [_Job(j.reader, j.rec, cfg, fs.join(staging, f"{i:08d}.f32"), j.options)
+    jobs = [Job(j.reader, j.rec, j.cleaning, fs.join(staging, f"{i:08d}.f32"), j.options)
             for i, j in enumerate(jobs)]
     try:
-        outputs = map_parallel(_process_one, jobs, cfg.workers, cfg.scheduler, desc="imu", unit="rec")
+        outputs = map_parallel(process_one, jobs, cfg.workers, cfg.scheduler, desc="imu", unit="rec")
         rejects = [o for o in outputs if isinstance(o, Reject)]
-        results = [o for o in outputs if isinstance(o, _Result)]
+        results = [o for o in outputs if isinstance(o, Result)]
         channels, units, mixed = _check_channels(results) if results else ([], [], [])
         rejects += mixed
         bad = {r.item for r in mixed}
@@ -255,7 +207,7 @@ class _Piece:
     hi: int
 
 
-def _layout(results: list[_Result], n_rows: int, chunk_rows: int) -> list[list[_Piece]]:
+def _layout(results: list[Result], n_rows: int, chunk_rows: int) -> list[list[_Piece]]:
     """For every store chunk, the pieces of recordings that fill it, in row order."""
     starts = np.cumsum([0] + [sum(r.lengths) for r in results])
     chunks: list[list[_Piece]] = []
@@ -301,7 +253,7 @@ def _write_staged_chunks(job: _ChunksJob) -> None:
                                   np.zeros((0, job.n_channels), np.float32)})
 
 
-def _segments_index(results: list[_Result]) -> pl.DataFrame:
+def _segments_index(results: list[Result]) -> pl.DataFrame:
     """imu.parquet: every segment's first row in the store, length, start time and rate."""
     rows, start = [], 0
     for r in results:
@@ -314,7 +266,7 @@ def _segments_index(results: list[_Result]) -> pl.DataFrame:
                                       "t0_s": pl.Float64, "rate_hz": pl.Float64})
 
 
-def _write_staged(cfg: ImuConfig, paths: DatasetPaths, results: list[_Result], channels: list[str],
+def _write_staged(cfg: ImuConfig, paths: DatasetPaths, results: list[Result], channels: list[str],
                   units: list[str]) -> None:
     n_rows = sum(sum(r.lengths) for r in results)
     arrays, attrs = _store_layout(cfg, channels, units)

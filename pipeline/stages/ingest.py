@@ -12,7 +12,7 @@ from os import PathLike
 from typing import Any
 
 from comodo.pipeline.config import StageConfig
-from comodo.pipeline.datasets.base import recordings_frame
+from comodo.pipeline.datasets.tables import recordings_frame
 from comodo.pipeline.registry import DATASETS, load_plugins
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects
 from comodo.stores.errors import InputDataError

@@ -2,6 +2,8 @@
 
 import math
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -90,3 +92,34 @@ def test_a_worker_imports_without_the_collector_then_freezes_what_it_imported():
             assert enabled and frozen > 1000  # the imported modules' objects, frozen
     batches = parallel.map_parallel(eval, [GC_STATE] * 40, workers=2)
     assert all(enabled and frozen > 1000 for pid, enabled, frozen in batches if pid in first)
+
+
+MAIN_SCRIPT = """
+import os, sys
+with open(sys.argv[1], "a") as marks:  # every process that runs this script adds a line
+    print(os.getpid(), file=marks)
+
+from comodo.pipeline import parallel
+
+
+def double(x):
+    return 2 * x
+
+
+if __name__ == "__main__":
+    fn = double if sys.argv[2] == "main" else os.path.basename
+    items = [3] * 40 if sys.argv[2] == "main" else ["a/b"] * 40
+    out = parallel.map_parallel(fn, items, workers=2)
+    assert out == [fn(x) for x in items], out
+    parallel.shutdown_local_pool()
+"""
+
+
+@pytest.mark.parametrize(("task", "runs"), [("library", 1), ("main", 3)])
+def test_workers_rerun_the_launching_script_only_for_its_own_tasks(tmp_path, task, runs):
+    script, marks = tmp_path / "launch.py", tmp_path / "marks.txt"
+    script.write_text(MAIN_SCRIPT)
+    subprocess.run([sys.executable, str(script), str(marks), task], check=True, timeout=120)
+    # a library function: only the launching process ran the script (a console script's
+    # workers would otherwise import the whole CLI); its own function: both workers too
+    assert len(marks.read_text().split()) == runs

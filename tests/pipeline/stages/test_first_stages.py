@@ -1,5 +1,8 @@
 """ingest -> imu -> windows on tiny datasets in the Ego4D layout."""
 
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +10,7 @@ import polars as pl
 import pytest
 from ego4d_fixture import make_dataset
 
-from comodo.pipeline.stages import imu, ingest, windows
+from comodo.pipeline.stages import imu, imu_worker, ingest, windows
 from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import RejectLimitError
 
@@ -172,3 +175,31 @@ def test_every_window_holds_its_own_samples(tmp_path, mode):
     got = ChunkedStore.open(str(tmp_path / "data/tiny/windows.zarr")).array("imu")[:]
     assert len(got) == 4 if mode == "whole" else len(got) > 2 * cfg.chunk_rows  # chunks of 3
     np.testing.assert_array_equal(got, _expected_windows(tmp_path / "data/tiny", got.shape[2]))
+
+
+WORKER_PROBE = """
+import pickle, sys
+from comodo.pipeline.stages.imu_worker import process_one, Result
+with open(sys.argv[1], "rb") as fh:
+    job = pickle.load(fh)  # as a pool worker gets it
+result = process_one(job)
+assert isinstance(result, Result) and sum(result.lengths) > 0, result
+heavy = [m for m in ("polars", "zarr", "fsspec", "pydantic", "tqdm", "av", "scipy") if m in sys.modules]
+print(",".join(heavy))
+"""
+
+
+def test_an_imu_worker_loads_no_table_store_or_config_library(tmp_path):
+    """A spawned worker imports what unpickling its job and reading a plain CSV need:
+    numpy, the signal code and the adapter (about 0.15 s against 0.7 s with the stage)."""
+    root = tmp_path / "raw"
+    make_dataset(root, {"r0": ("a", "train")}, video_s=3.0)
+    cfg = imu.ImuConfig()
+    cleaning = imu_worker.Cleaning(cfg.target_rate_hz, cfg.max_gap_s, cfg.scale, cfg.min_duration_s)
+    rec = {"recording_id": "r0", "imu_path": str(root / "imu" / "r0.csv")}
+    job = imu_worker.Job(ingest.make_adapter("ego4d", str(root), "t", {}), rec, cleaning,
+                         str(tmp_path / "rows.f32"), handoff=True)
+    (tmp_path / "job.pkl").write_bytes(pickle.dumps(job))
+    out = subprocess.run([sys.executable, "-c", WORKER_PROBE, str(tmp_path / "job.pkl")],
+                         capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == ""
