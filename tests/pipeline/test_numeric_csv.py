@@ -80,6 +80,24 @@ def test_random_numbers_match_polars_bit_for_bit(tmp_path: Path, seed: int, newl
     _same(got, _polars(path, names))
 
 
+@pytest.mark.parametrize("n_cols", [7, 24])  # rows of ~60 bytes, and of over 128
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_plain_export_rows_match_polars_bit_for_bit(tmp_path: Path, n_cols: int, newline: str) -> None:
+    """Rows of short plain fields only, as IMU exports write them: the whole-row fast paths
+    (every separator of a row found first, then each field 16 bytes at a time)."""
+    rng = np.random.default_rng(n_cols)
+    values = rng.normal(0, 1, (2000, n_cols)) * 10.0 ** rng.integers(-3, 7, (2000, n_cols))
+    decimals = rng.integers(0, 7, (2000, n_cols))
+    cells = [[f"{v:.{d}f}" for v, d in zip(row, ds)] for row, ds in zip(values, decimals)]
+    cells[5][2], cells[6][3], cells[7][1] = "-0.0", "+1.5", "-000.25"
+    names = [f"c{i}" for i in range(n_cols)]
+    path = tmp_path / "plain.csv"
+    path.write_text(newline.join([",".join(names)] + [",".join(r) for r in cells]) + newline)
+    got = numeric_csv.read(path, names)
+    assert got is not None
+    _same(got, _polars(path, names))
+
+
 def test_columns_are_picked_by_name_in_the_order_asked(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text("b,extra,a\n1.5,9,2.5\n-3,8,4e2\n", encoding="utf-8")
