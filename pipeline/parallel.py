@@ -11,9 +11,10 @@ imports what its tasks need (0.15 s for an imu-stage worker, more for numpy + po
 zarr), which a stage would otherwise pay on every call (dask's multiprocessing scheduler
 starts a new pool per ``compute``; a LocalCluster also moves results over TCP with several
 copies, 3x slower on 20 h of IMU here). Workers do not re-run the launching script (a
-console script's CLI) unless a task is defined there. While the pool starts, the calling process works through items from the back of the list. A worker
-imports with the garbage collector off and freezes what it imported after its first item.
-Items travel in batches so per-task overhead stays small; one progress bar counts items.
+console script's CLI) unless a task is defined there. While the pool starts, the calling
+process works through items from the back of the list. A worker imports with the garbage
+collector off and freezes what it imported after its first item. Items travel in batches
+so per-task overhead stays small; one progress bar counts items.
 """
 
 from __future__ import annotations
