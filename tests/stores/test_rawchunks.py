@@ -1,4 +1,5 @@
-"""Uncompressed local chunks written and read as files hold exactly what zarr writes/reads."""
+"""Local chunks written and read as files (uncompressed or Blosc) hold exactly what zarr
+writes/reads."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ from comodo.stores.provenance import Provenance
 from comodo.stores.rawchunks import RawChunks, marked
 
 SPECS = {"imu": ArraySpec((6,), "float32", "none"), "id": ArraySpec((), "int64", "none"),
-         "z": ArraySpec((2,), "float16", "zstd")}
+         "z": ArraySpec((2,), "float16", "zstd"), "b": ArraySpec((3,), "float32", "blosc-lz4")}
 N_ROWS, CHUNK_ROWS = 23, 5
 
 
 def _rows() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     return {"imu": rng.normal(size=(N_ROWS, 6)).astype(np.float32),
-            "id": rng.integers(-5, 5, N_ROWS), "z": rng.normal(size=(N_ROWS, 2)).astype(np.float16)}
+            "id": rng.integers(-5, 5, N_ROWS), "z": rng.normal(size=(N_ROWS, 2)).astype(np.float16),
+            "b": np.repeat(rng.normal(size=(N_ROWS, 1)), 3, axis=1).astype(np.float32)}
 
 
 def _fill(url: str) -> ChunkedStore:
@@ -44,7 +46,8 @@ def _files(url: str) -> dict[str, bytes]:
 def test_files_written_directly_are_the_bytes_zarr_writes(tmp_path: Path) -> None:
     local = _fill(str(tmp_path / "s.zarr"))
     assert local.raw("imu") is not None and local.raw("id") is not None
-    assert local.raw("z") is None  # compressed: through zarr
+    assert local.raw("z") is None  # zstd: through zarr
+    assert local.raw("b") is not None and local.raw("b").blosc is not None  # Blosc: numcodecs here
     memory = _fill(f"memory://raw-{tmp_path.name}/s.zarr")  # every chunk through zarr's codecs
     assert memory.raw("imu") is None
     assert _files(str(tmp_path / "s.zarr")) == _files(memory.url)
@@ -58,6 +61,18 @@ def test_spans_read_directly_equal_zarr_reads(tmp_path: Path) -> None:
         np.testing.assert_array_equal(store.read_span("imu", lo, hi, buffer), arr[lo:hi])
         np.testing.assert_array_equal(store.read_span("imu", lo, hi), arr[lo:hi])
     np.testing.assert_array_equal(store.read_chunk(4)["id"], _rows()["id"][20:])
+    blosc = zarr.open_array(str(tmp_path / "s.zarr" / "b"), mode="r")
+    for lo, hi in [(0, 23), (3, 4), (5, 10), (20, 23)]:  # whole chunks and parts of them
+        np.testing.assert_array_equal(store.read_span("b", lo, hi), blosc[lo:hi])
+
+
+def test_a_corrupt_compressed_chunk_is_named(tmp_path: Path) -> None:
+    store = _fill(str(tmp_path / "s.zarr"))
+    raw = store.raw("b")
+    assert isinstance(raw, RawChunks)
+    raw.path(2).write_bytes(b"not a blosc frame")
+    with pytest.raises(StoreIntegrityError, match=r"c/2/0 does not decompress"):
+        ChunkedStore.open(store.url).read_span("b", 10, 12)
 
 
 def test_marker_listing_equals_the_marker_array(tmp_path: Path) -> None:
