@@ -100,19 +100,30 @@ class Reader:
 
     @contextmanager
     def opened(self, path: str, n_rows: int, n_channels: int) -> Iterator[BinaryIO]:
-        """``path`` opened for reading (unbuffered) once it is known to hold ``n_rows``
-        float32 rows of ``n_channels``; it then goes to the free pool (a wrong one too)."""
-        n_bytes = 4 * n_rows * n_channels
-        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below, before the release
+        """``open``, then ``close`` on exit (a file of the wrong size goes too)."""
+        fh = self.open(path, n_rows, n_channels)
         try:
-            got = os.fstat(fh.fileno()).st_size
-            if got != n_bytes:
-                raise InputDataError(f"hand-over file {path} holds {got} bytes, expected {n_bytes} "
-                                     f"({n_rows} rows x {n_channels} float32); re-run the stage")
             yield fh
         finally:
-            fh.close()
-            self._release(path)
+            self.close(path, fh)
+
+    def open(self, path: str, n_rows: int, n_channels: int) -> BinaryIO:
+        """``path`` opened for reading (unbuffered) once it is known to hold ``n_rows``
+        float32 rows of ``n_channels``; ``close`` then sends it to the free pool. A file
+        of the wrong size goes there at once and fails."""
+        n_bytes = 4 * n_rows * n_channels
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        got = os.fstat(fh.fileno()).st_size
+        if got != n_bytes:
+            self.close(path, fh)
+            raise InputDataError(f"hand-over file {path} holds {got} bytes, expected {n_bytes} "
+                                 f"({n_rows} rows x {n_channels} float32); re-run the stage")
+        return fh
+
+    def close(self, path: str, fh: BinaryIO) -> None:
+        """Done with ``path``: closed, then to the free pool (for the next ``write``)."""
+        fh.close()
+        self._release(path)
 
     def _release(self, path: str) -> None:
         free = os.path.join(os.path.dirname(path), FREE)

@@ -32,9 +32,9 @@ from zarr.codecs import BloscCodec, BytesCodec
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
 
-from comodo.stores import directio
-from comodo.stores.backends import atomic_put
-from comodo.stores.errors import StoreIntegrityError
+from comodo.stores import directio, fs
+from comodo.stores.backends import atomic_put, temp_path
+from comodo.stores.errors import StoreError, StoreIntegrityError
 
 log = logging.getLogger(__name__)
 _local = threading.local()  # per thread: reused buffers for compressed chunks
@@ -117,6 +117,41 @@ class RawChunks:
                 return
             self._refused()
         atomic_put(path, data, bytes(padding), make_folder=False)
+
+    def write_from(self, chunk: int, ranges: list[tuple[int, int, int, str]]) -> None:
+        """Store as chunk ``chunk`` the byte ranges ``(fd, offset, n_bytes, name)`` of open files,
+        end to end, zero-padded: copied in the kernel (``os.sendfile``), not through this
+        process's memory. Plain page-cache chunks only (not direct, not compressed)."""
+        if self.direct or self.blosc is not None:
+            raise StoreError(f"{self.root}: write_from needs uncompressed page-cache chunk files")
+        path = self.path(chunk)
+        if path.parent not in self.folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.folders.add(path.parent)
+        tmp = temp_path(path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                total = 0
+                for source, offset, n_bytes, name in ranges:
+                    done = 0
+                    while done < n_bytes:
+                        sent = os.sendfile(fd, source, offset + done, n_bytes - done)
+                        if not sent:
+                            raise StoreError(f"chunk {chunk} of {self.root}: {name} ended "
+                                             f"{n_bytes - done} bytes early")
+                        done += sent
+                    total += n_bytes
+                if total > self.chunk_bytes:
+                    raise StoreError(f"chunk {chunk} of {self.root}: {total} bytes for a chunk of "
+                                     f"{self.chunk_bytes}")
+                fs.write_fully(fd, bytes(self.chunk_bytes - total))  # the last chunk's past rows
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _refused(self) -> None:
         log.info("%s: the file system refuses O_DIRECT; writing and reading through the page cache",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, replace
+from functools import partial
 from os import PathLike
 from typing import Any, Literal
 
@@ -127,15 +128,15 @@ def _stream(cfg: ImuConfig, paths: DatasetPaths, jobs: list[Job], dataset: str
 
 
 def _append(appender: RowAppender, reader: handoff.Reader, result: Result) -> None:
-    """A result's segments' rows, end to end; read from the hand-over file straight into
-    the appender's buffer when a pool worker left them there."""
+    """A result's segments' rows, end to end; when a pool worker left them in a hand-over
+    file, the appender copies them from it into the chunk files (and hands it back)."""
     if result.staged is None:
         for seg in result.segments:
             appender.append({"imu": seg.values})
         return
     n_rows = sum(result.lengths)
-    with reader.opened(result.staged, n_rows, len(result.channels)) as fh:
-        appender.append_file(fh, n_rows)
+    fh = reader.open(result.staged, n_rows, len(result.channels))  # the appender hands it back
+    appender.append_file(fh, n_rows, on_done=partial(reader.close, result.staged, fh))
 
 
 def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[Job], dataset: str
