@@ -150,12 +150,13 @@ import numpy as np, polars as pl
 from comodo.pipeline import numeric_csv
 from comodo.pipeline.signal import _resample_poly
 columns = json.loads(sys.argv[1])
+gain = np.array([1 / 9.80665] * 3 + [180 / np.pi] * 3)  # the ego4d units to g and deg/s
 parse = polars = filt = 0.0
 for p in sys.argv[2:]:
     start = time.process_time()
     x = numeric_csv.read(p, columns)
     mid = time.process_time()
-    _resample_poly(x[:, 1:].astype(np.float32), 2, 1)
+    _resample_poly(x[:, 1:], 2, 1, gain)  # the parser's float64 columns, as the stage filters them
     end = time.process_time()
     pl.read_csv(p, schema_overrides=dict.fromkeys(columns, pl.Float64)).select(columns).to_numpy()
     parse, filt, polars = parse + mid - start, filt + end - mid, polars + time.process_time() - end
@@ -185,9 +186,9 @@ print(time.process_time() - start, time.perf_counter() - wall)
 
 def floor(paths: list[Path]) -> dict[str, float]:
     """CPU seconds to parse every CSV with the stage's parser (and with polars, for
-    reference) and to filter every file with comodo's polyphase resampler (float32,
-    100 -> 200 Hz), in a process with one thread per library and the pool's malloc settings,
-    as each pool worker runs."""
+    reference) and to filter every file with comodo's polyphase resampler (100 -> 200 Hz,
+    float32 out of the parser's float64 columns, units applied), in a process with one
+    thread per library and the pool's malloc settings, as each pool worker runs."""
     env = {**os.environ, **ONE_THREAD}
     out = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, json.dumps(COLUMNS), *map(str, paths)],
                          env=env, capture_output=True, text=True, check=True).stdout
