@@ -187,13 +187,29 @@ static int field_scalar(const char **pp, const char *end, double *out) {
  * summed in pairs (10^1, 10^2, 10^4, 10^8). A field of 1..15 bytes and at most 15 digits,
  * [-+]digits[.digits], is exact before the one division (as `field`); 0 for anything else. */
 typedef struct {
-    __m128i iota, zero, nine, dot, by10, by100, by10000;
+    __m128i zero, nine, dot, by10, by100, by10000;
 } Consts16;
+
+/* SHUFFLE[(len * 16 + at + 1) * 2 + sign]: the byte shuffle that right-aligns the digits of
+ * a field of `len` bytes with its dot at `at` (-1: none) and a leading sign or not: output
+ * byte j takes the (15 - j)-th digit from the end, input len - 16 + j, one less at or
+ * before the dot, none (-1) before the first digit. Built once (`init_shuffles`). */
+static int8_t SHUFFLE[16 * 16 * 2][16] __attribute__((aligned(16)));
+
+static void init_shuffles(void) {
+    for (int len = 0; len < 16; len++)
+        for (int at = -1; at < 15; at++)
+            for (int sign = 0; sign < 2; sign++)
+                for (int j = 0; j < 16; j++) {
+                    int from = j + len - 16;
+                    if (at + 1 > from) from -= 1;
+                    SHUFFLE[(len * 16 + at + 1) * 2 + sign][j] = (int8_t)(sign > from ? -1 : from);
+                }
+}
 
 /* Built once per row, kept in registers across its fields (`field16` is inlined). */
 __attribute__((target("sse4.1"), always_inline)) static inline Consts16 consts16(void) {
     Consts16 k;
-    k.iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     k.zero = _mm_set1_epi8('0');
     k.nine = _mm_set1_epi8(9);
     k.dot = _mm_set1_epi8('.');
@@ -216,11 +232,7 @@ __attribute__((target("sse4.1"), always_inline)) static inline int field16(const
     if ((digits | dots | (unsigned)sign) != inside || (dots & (dots - 1)) || n_digits == 0)
         return 0;
     int at = dots ? __builtin_ctz(dots) : -1;
-    /* output byte j takes the (15 - j)-th digit from the end: input len - 16 + j, one
-     * less at or before the dot, none (0x80) before the first digit */
-    __m128i from = _mm_add_epi8(k->iota, _mm_set1_epi8((char)(len - 16)));
-    from = _mm_add_epi8(from, _mm_cmpgt_epi8(_mm_set1_epi8((char)(at + 1)), from));
-    from = _mm_or_si128(from, _mm_cmpgt_epi8(_mm_set1_epi8((char)sign), from));
+    __m128i from = _mm_load_si128((const __m128i *)SHUFFLE[(len * 16 + at + 1) * 2 + sign]);
     __m128i v = _mm_maddubs_epi16(_mm_shuffle_epi8(d, from), k->by10);
     v = _mm_madd_epi16(v, k->by100);
     v = _mm_madd_epi16(_mm_packus_epi32(v, v), k->by10000);
@@ -409,4 +421,9 @@ static PyMethodDef METHODS[] = {
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastcsv", NULL, -1, METHODS,
                                     NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__fastcsv(void) { return PyModule_Create(&MODULE); }
+PyMODINIT_FUNC PyInit__fastcsv(void) {
+#ifdef HAVE_SSE_ROWS
+    init_shuffles();
+#endif
+    return PyModule_Create(&MODULE);
+}
