@@ -135,7 +135,7 @@ def iter_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 0, ah
     if runs_in_process(workers, None, len(items)):
         yield from (fn(x) for x in progress(items, desc=desc, total=len(items), unit=unit))
         return
-    pool = local_pool(n, _in_main(fn))
+    pool = local_pool(n, _in_main(fn, items))
     limit = max(1, ahead or 8 * n)
     bar = progress(range(len(items)), desc=desc, total=len(items), unit=unit)
     window: deque[_Slot[T, R]] = deque()
@@ -205,8 +205,9 @@ def local_pool(n: int, with_main: bool = False) -> ProcessPoolExecutor:
     return pool
 
 
-def _in_main(fn: Callable[..., Any]) -> bool:
-    return getattr(fn, "__module__", None) == "__main__"
+def _in_main(fn: Callable[..., Any], items: Sequence[Any]) -> bool:
+    """Whether the task or its items (the first one's type) are defined in ``__main__``."""
+    return "__main__" in (getattr(fn, "__module__", None), type(items[0]).__module__ if items else None)
 
 
 @contextmanager
@@ -260,7 +261,7 @@ def _map_multiprocessing(fn: Callable[[T], R], items: Sequence[T], n: int, desc:
     worker has started yet from the back (while a fresh pool is still starting, or when it
     is short of hands), until workers and caller meet."""
     batches = _batches(items, n * 8)
-    pool = local_pool(n, _in_main(fn))
+    pool = local_pool(n, _in_main(fn, items))
     bar = progress(range(len(items)), desc=desc, total=len(items), unit=unit)
     results: list[list[R] | None] = [None] * len(batches)
     futures = []

@@ -26,9 +26,10 @@ An error of the writing thread is raised by the next ``append``, ``close`` or ``
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -47,15 +48,21 @@ WRITE_BYTES = 16 << 20  # rows buffered before a write: zarr writes several chun
 @dataclass
 class _Source:
     """A file whose rows go to the chunk files straight from it; ``on_done`` once its
-    ``pieces`` (byte ranges, one per write) are all written, or the store is given up."""
+    ``pieces`` (byte ranges, one per write) are all written, or the store is given up
+    (pieces of one file may be written by the writing thread and read by the caller's)."""
 
     fh: BinaryIO
     on_done: Callable[[], None]
     pieces: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def piece_written(self) -> None:
-        self.pieces -= 1
-        if self.pieces == 0:
+    def piece_written(self, all_of_them: bool = False) -> None:
+        with self.lock:
+            if self.pieces <= 0:
+                return
+            self.pieces = 0 if all_of_them else self.pieces - 1
+            done = self.pieces == 0
+        if done:
             self.on_done()
 
 
@@ -145,10 +152,9 @@ class RowAppender:
         while sum(takes) < n_rows:
             takes.append(min(n_rows - sum(takes), self.write_rows - pending))
             pending = (pending + takes[-1]) % self.write_rows
-        source = _Source(fh, on_done, len(takes))
+        source = _Source(fh, on_done, max(1, len(takes)))
         self.sources.append(source)
-        if not takes:
-            source.pieces = 1
+        if not takes:  # no rows: done at once
             source.piece_written()
         for k, take in enumerate(takes):
             self.pieces.append((source, start + sum(takes[:k]) * row_bytes, take * row_bytes))
@@ -259,9 +265,7 @@ class RowAppender:
         """Every source not yet handed back, handed back (the store is done or given up)."""
         self.pieces = []
         for source in self.sources:
-            if source.pieces > 0:
-                source.pieces = 1
-                source.piece_written()
+            source.piece_written(all_of_them=True)
         self.sources = []
 
     def _wait(self) -> None:

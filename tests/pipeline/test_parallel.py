@@ -106,20 +106,28 @@ def double(x):
     return 2 * x
 
 
+class Point:
+    def __init__(self, x):
+        self.x = x
+
+    def __str__(self):
+        return f"p{self.x}"
+
+
 if __name__ == "__main__":
-    fn = double if sys.argv[2] == "main" else os.path.basename
-    items = [3] * 40 if sys.argv[2] == "main" else ["a/b"] * 40
+    fn, items = {"main": (double, [3] * 40), "items": (str, [Point(1)] * 40),
+                 "library": (os.path.basename, ["a/b"] * 40)}[sys.argv[2]]
     out = parallel.map_parallel(fn, items, workers=2)
     assert out == [fn(x) for x in items], out
     parallel.shutdown_local_pool()
 """
 
 
-@pytest.mark.parametrize(("task", "runs"), [("library", 1), ("main", 3)])
+@pytest.mark.parametrize(("task", "runs"), [("library", 1), ("main", 3), ("items", 3)])
 def test_workers_rerun_the_launching_script_only_for_its_own_tasks(tmp_path, task, runs):
     script, marks = tmp_path / "launch.py", tmp_path / "marks.txt"
     script.write_text(MAIN_SCRIPT)
     subprocess.run([sys.executable, str(script), str(marks), task], check=True, timeout=120)
     # a library function: only the launching process ran the script (a console script's
-    # workers would otherwise import the whole CLI); its own function: both workers too
+    # workers would otherwise import the whole CLI); its own function or items: workers too
     assert len(marks.read_text().split()) == runs

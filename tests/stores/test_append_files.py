@@ -96,3 +96,11 @@ def test_abort_hands_back_every_file_and_a_short_one_is_named(tmp_path: Path) ->
         short.close()
     short.abort()
     assert done[-1] == 9
+
+
+def test_an_empty_file_is_handed_back_at_once(tmp_path: Path) -> None:
+    (tmp_path / "empty.f32").write_bytes(b"")
+    grown, done = _appender(tmp_path / "grown.zarr"), []
+    _give(grown, tmp_path / "empty.f32", 0, done, 7)
+    assert done == [7]
+    grown.close()
