@@ -32,7 +32,7 @@ from comodo.pipeline.registry import OBJECTIVES, STUDENTS
 from comodo.pipeline.stages.common import DatasetPaths
 from comodo.pipeline.students import StudentSpec
 from comodo.pipeline.training.export import export_encoder
-from comodo.pipeline.training.loader import PairSource
+from comodo.pipeline.training.loader import PairSource, load_rows
 from comodo.pipeline.training.model import HeadSettings, build_model
 from comodo.pipeline.training.trainer import BatchHook, TrainData, Trainer, TrainSettings
 from comodo.stores.chunked import ChunkedStore
@@ -119,7 +119,7 @@ def train_data(cfg: DistillConfig, index: pl.DataFrame, windows: ChunkedStore,
                           f"splits present: {sorted(set(split.tolist()))}")
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
     source = PairSource(windows.url, features.url, "imu", cfg.teacher_array)
-    return TrainData(source, windows.chunk_rows, train_keep,
+    return TrainData(source, load_rows(windows, "imu"), train_keep,
                      usable & (split == cfg.val_split), labels)
 
 
