@@ -94,8 +94,8 @@ def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, row
                       details={"imu_config_hash": imu.provenance.config_hash, "rate_hz": rate,
                                "window_s": cfg.window_s, "mode": cfg.mode, "channels": channels,
                                "units": imu.group.attrs["units"]})
-    store = ChunkedStore.create(
-        paths.windows_store, len(rows), cfg.chunk_rows,
+    store = ChunkedStore.create(  # a store smaller than one chunk is one chunk of its size, not padded
+        paths.windows_store, len(rows), min(cfg.chunk_rows, len(rows)),
         {"imu": ArraySpec((len(channels), n_per), "float32", cfg.codec)}, prov,
         index="../windows.parquet",
         attrs={"channels": channels, "units": imu.group.attrs["units"], "rate_hz": rate,

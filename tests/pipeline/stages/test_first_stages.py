@@ -34,6 +34,7 @@ def test_windows_are_cut_by_time_where_video_and_imu_overlap(tmp_path):
     assert set(index["label"]) == {"walk", "run"}
     store = ChunkedStore.open(str(tmp_path / "data/tiny/windows.zarr"), expect={"stage": "windows"})
     assert store.array("imu").shape == (6, 6, 1000)
+    assert store.chunk_rows == 6  # fewer windows than a chunk: one chunk of their size, no padding
     # channel 0 is sin(pi t) in m/s^2 -> g; the window starting at 6.3 s holds that stretch
     w = store.read_rows("imu", [1])[0, 0]
     t = 6.3 + np.arange(1000) / 200.0
