@@ -131,7 +131,7 @@ class RowAppender:
                              "not one")
         (name,) = self.specs
         if on_done is not None and self._sends(name) and (self.pieces or not self.n_pending):
-            self._add_source(fh, n_rows, on_done)
+            self._add_source(fh, n_rows, on_done, self.raw[name].row_bytes)
             return
         self._read_pieces()
         try:
@@ -145,26 +145,22 @@ class RowAppender:
         return (self.behind and hasattr(os, "sendfile") and raw is not None and not raw.direct
                 and raw.blosc is None)
 
-    def _add_source(self, fh: BinaryIO, n_rows: int, on_done: Callable[[], None]) -> None:
-        row_bytes = self._row_bytes()
-        start = fh.tell()
-        takes, pending = [], self.n_pending  # the rows of each write this file's rows go to
-        while sum(takes) < n_rows:
-            takes.append(min(n_rows - sum(takes), self.write_rows - pending))
-            pending = (pending + takes[-1]) % self.write_rows
+    def _add_source(self, fh: BinaryIO, n_rows: int, on_done: Callable[[], None], row_bytes: int) -> None:
+        offset = fh.tell()
+        takes, left, pending = [], n_rows, self.n_pending  # the rows of each write they go to
+        while left:
+            takes.append(min(left, self.write_rows - pending))
+            left, pending = left - takes[-1], (pending + takes[-1]) % self.write_rows
         source = _Source(fh, on_done, max(1, len(takes)))
         self.sources.append(source)
         if not takes:  # no rows: done at once
             source.piece_written()
-        for k, take in enumerate(takes):
-            self.pieces.append((source, start + sum(takes[:k]) * row_bytes, take * row_bytes))
+        for take in takes:
+            self.pieces.append((source, offset, take * row_bytes))
+            offset += take * row_bytes
             self.n_pending += take
             if self.n_pending == self.write_rows:
                 self._flush()
-
-    def _row_bytes(self) -> int:
-        (spec,) = self.specs.values()
-        return int(np.prod(spec.row_shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
 
     def _read_pieces(self) -> None:
         """Pending rows still in their files read into the buffer (before rows of another
@@ -176,10 +172,8 @@ class RowAppender:
         view = memoryview(self.buffers[name]).cast("B")
         at = 0
         for source, offset, n_bytes in pieces:
-            got = 0
-            while got < n_bytes and (more := os.preadv(source.fh.fileno(), [view[at + got:at + n_bytes]],
-                                                       offset + got)):
-                got += more
+            source.fh.seek(offset)
+            got = fs.read_fully(source.fh, view[at:at + n_bytes])
             if got < n_bytes:
                 raise StoreError(f"append_file to {self.url}: {getattr(source.fh, 'name', 'a file')} "
                                  f"ended {n_bytes - got} bytes early")
@@ -228,7 +222,7 @@ class RowAppender:
         else:
             for name, arr in self.arrays.items():
                 arr[lo:hi] = self.buffers[name][:n]
-            self.markers.set(range(lo // self.chunk_rows, -(-hi // self.chunk_rows)))
+            self._mark(lo, n)
         self.n_pending -= n
         self.n_rows = hi
 
@@ -238,7 +232,11 @@ class RowAppender:
             for start in range(0, n, self.chunk_rows):
                 raw.write((lo + start) // self.chunk_rows,
                           buffers[name][start:min(n, start + self.chunk_rows)])
-        self.markers.set(range(lo // self.chunk_rows, -(-(lo + n) // self.chunk_rows)))  # after the data
+        self._mark(lo, n)
+
+    def _mark(self, lo: int, n: int) -> None:
+        """Rows ``lo .. lo + n``'s chunks marked complete (after their data is written)."""
+        self.markers.set(range(lo // self.chunk_rows, -(-(lo + n) // self.chunk_rows)))
 
     def _send(self, pieces: list[tuple[_Source, int, int]], lo: int, n: int) -> None:
         """``_write`` with the rows still in their files: each chunk file gets its byte
@@ -257,7 +255,7 @@ class RowAppender:
                 if used == n_bytes:
                     k, used = k + 1, 0
             raw.write_from((lo + start) // self.chunk_rows, ranges)
-        self.markers.set(range(lo // self.chunk_rows, -(-(lo + n) // self.chunk_rows)))  # after the data
+        self._mark(lo, n)
         for source, _, _ in pieces:
             source.piece_written()
 

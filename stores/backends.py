@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +40,24 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}")
 
 
-def atomic_put(path: Path, *parts: bytes | memoryview, make_folder: bool = True) -> None:
-    """Write ``parts`` end to end to ``path`` so that ``path`` holds either its old or its
-    new bytes."""
+def atomic_write(path: Path, fill: Callable[[int], object], make_folder: bool = True) -> None:
+    """``fill(fd)`` writes ``path``'s new bytes to a temporary file renamed over it, so that
+    ``path`` holds either its old or its new bytes."""
     if make_folder:
         path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     try:
         with tmp.open("wb", buffering=0) as fh:
-            for part in parts:
-                fs.write_fully(fh.fileno(), part)
+            fill(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_put(path: Path, *parts: bytes | memoryview, make_folder: bool = True) -> None:
+    """Write ``parts`` end to end to ``path`` (``atomic_write``)."""
+    atomic_write(path, lambda fd: [fs.write_fully(fd, part) for part in parts], make_folder)
 
 
 class AtomicLocalStore(LocalStore):

@@ -33,7 +33,7 @@ from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
 
 from comodo.stores import directio, fs
-from comodo.stores.backends import atomic_put, temp_path
+from comodo.stores.backends import atomic_put, atomic_write
 from comodo.stores.errors import StoreError, StoreIntegrityError
 
 log = logging.getLogger(__name__)
@@ -99,10 +99,7 @@ class RawChunks:
         """Store ``rows`` (at most ``chunk_rows`` of them) as chunk ``chunk``, zero-padded."""
         rows = np.ascontiguousarray(rows, dtype=self.dtype)
         data = memoryview(rows).cast("B")
-        path = self.path(chunk)
-        if path.parent not in self.folders:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.folders.add(path.parent)
+        path = self._chunk_path(chunk)
         size, padding = self.chunk_bytes, self.chunk_bytes - data.nbytes  # the last chunk's past rows
         if self.blosc is not None:  # the whole chunk, padded, is what zarr compresses
             if padding:
@@ -124,34 +121,30 @@ class RawChunks:
         process's memory. Plain page-cache chunks only (not direct, not compressed)."""
         if self.direct or self.blosc is not None:
             raise StoreError(f"{self.root}: write_from needs uncompressed page-cache chunk files")
+        total = sum(n_bytes for _, _, n_bytes, _ in ranges)
+        if total > self.chunk_bytes:
+            raise StoreError(f"chunk {chunk} of {self.root}: {total} bytes for a chunk of {self.chunk_bytes}")
+
+        def fill(fd: int) -> None:
+            for source, offset, n_bytes, name in ranges:
+                done = 0
+                while done < n_bytes:
+                    sent = os.sendfile(fd, source, offset + done, n_bytes - done)
+                    if not sent:
+                        raise StoreError(f"chunk {chunk} of {self.root}: {name} ended "
+                                         f"{n_bytes - done} bytes early")
+                    done += sent
+            fs.write_fully(fd, bytes(self.chunk_bytes - total))  # the last chunk's past rows
+
+        atomic_write(self._chunk_path(chunk), fill, make_folder=False)
+
+    def _chunk_path(self, chunk: int) -> Path:
+        """``path(chunk)``, its folder made once per writer."""
         path = self.path(chunk)
         if path.parent not in self.folders:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.folders.add(path.parent)
-        tmp = temp_path(path)
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                total = 0
-                for source, offset, n_bytes, name in ranges:
-                    done = 0
-                    while done < n_bytes:
-                        sent = os.sendfile(fd, source, offset + done, n_bytes - done)
-                        if not sent:
-                            raise StoreError(f"chunk {chunk} of {self.root}: {name} ended "
-                                             f"{n_bytes - done} bytes early")
-                        done += sent
-                    total += n_bytes
-                if total > self.chunk_bytes:
-                    raise StoreError(f"chunk {chunk} of {self.root}: {total} bytes for a chunk of "
-                                     f"{self.chunk_bytes}")
-                fs.write_fully(fd, bytes(self.chunk_bytes - total))  # the last chunk's past rows
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        return path
 
     def _refused(self) -> None:
         log.info("%s: the file system refuses O_DIRECT; writing and reading through the page cache",

@@ -36,7 +36,9 @@ def load_rows(store: ChunkedStore, array: str) -> int:
     (less would decompress the chunk again per piece), at most ``LOAD_ROWS`` when its chunks
     are plain local files (any rows are read alone), so that the shuffle and the memory bound
     do not follow the windows stage's chunk size."""
-    return store.chunk_rows if store.raw(array) is None else min(store.chunk_rows, LOAD_ROWS)
+    raw = store.raw(array)
+    plain = raw is not None and raw.blosc is None
+    return min(store.chunk_rows, LOAD_ROWS) if plain else store.chunk_rows
 
 
 @dataclass(frozen=True)
