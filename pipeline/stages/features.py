@@ -43,7 +43,7 @@ from comodo.pipeline.teachers.runner import ChunkAssembler, TeacherRunner
 from comodo.pipeline.video.depth import DEPTH_RULE
 from comodo.pipeline.video.loader import FrameSpec, iter_tasks, plan_tasks
 from comodo.pipeline.video.preprocess import PREPROCESS_RULE
-from comodo.pipeline.video.sampling import SAMPLING_RULE
+from comodo.pipeline.video.sampling import DEFAULT_SAMPLING, sampling_rule
 from comodo.stores import fs
 from comodo.stores.chunked import ArraySpec, ChunkedStore, shard_chunks
 from comodo.stores.errors import ConfigError, InputDataError, RejectLimitError
@@ -53,7 +53,8 @@ from comodo.stores.provenance import Provenance, config_hash, hash_bytes
 log = logging.getLogger(__name__)
 
 WINDOW_COLUMNS = ("window_id", "recording_id", "video_path", "video_kind", "video_start_s", "video_end_s")
-OUTPUT_FIELDS = ("teacher", "model", "frames", "pooling", "params", "dtype", "codec", "precision")
+OUTPUT_FIELDS = ("teacher", "model", "frames", "pooling", "params", "dtype", "codec", "precision",
+                 "frame_sampling")
 
 
 class FeaturesConfig(StageConfig):
@@ -73,6 +74,7 @@ class FeaturesConfig(StageConfig):
     chunk_rows: int = Field(64, ge=1)
     codec: Literal["zstd", "blosc-lz4", "none"] = "zstd"
     decoder: Literal["auto", "pyav", "decord"] = "auto"
+    frame_sampling: str = DEFAULT_SAMPLING  # video.sampling.SAMPLING_RULES: uniform (reference) | centre
     max_windows_per_task: int = Field(8, ge=1)  # windows per decode task (one video each)
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
 
@@ -119,7 +121,8 @@ def input_hash(windows: pl.DataFrame) -> str:
 def provenance(cfg: FeaturesConfig, teacher: Teacher, runner: TeacherRunner,
                windows: pl.DataFrame) -> Provenance:
     details = {**teacher.info.details(), "transformers_version": version("transformers"),
-               "torch_version": torch.__version__.split("+")[0], "frame_sampling": SAMPLING_RULE,
+               "torch_version": torch.__version__.split("+")[0],
+               "frame_sampling": sampling_rule(cfg.frame_sampling).description,
                "preprocessing": PREPROCESS_RULE, "depth_rendering": DEPTH_RULE,
                "dtype": cfg.dtype, "compute": runner.compute}
     return Provenance("features", config_hash({k: getattr(cfg, k) for k in OUTPUT_FIELDS}),
@@ -243,7 +246,7 @@ def _extract(cfg: FeaturesConfig, store: ChunkedStore, runner: TeacherRunner, wi
     """Decode (workers) and embed (here) ``rows``, writing each chunk once it is complete."""
     teacher = runner.teacher
     spec = FrameSpec(teacher.num_frames, teacher.info.preprocessing.resize_short, teacher.image_size,
-                     cfg.decoder)
+                     cfg.decoder, cfg.frame_sampling)
     todo = windows.with_row_index("row").filter(pl.col("row").is_in(rows)).to_dicts()
     tasks, early = plan_tasks(todo, cfg.max_windows_per_task)
     assembler = ChunkAssembler(rows, store.chunk_rows, store.n_rows, cfg.batch_size, runner,

@@ -12,6 +12,10 @@ Decoders (``DECODERS``):
   are sparse (the span between them is mostly unused).
 - ``auto``: ``pyav`` when the requested windows cover at least ``AUTO_MIN_COVERAGE`` of the
   span from the first to the last window, else ``decord``.
+
+``frame_times(path, kind, first_s, last_s, fps)`` is the presentation time table a sampling
+rule that picks frames by index needs (``sampling.SAMPLING_RULES``): for mp4 the packet
+timestamps of the span (demuxed, not decoded), on the same clock as the decoders.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from comodo.stores.errors import InputDataError
 
 AUTO_MIN_COVERAGE = 0.5
 SEEK_MARGIN_FRAMES = 2
+REORDER_MARGIN_FRAMES = 16  # packets come in decode order: read this far past the span
 
 
 @dataclass(frozen=True)
@@ -230,6 +235,52 @@ def _decode_video(path: str, requests: Sequence[WindowRequest], decoder: str,
 def _decode_depth(path: str, requests: Sequence[WindowRequest], decoder: str,
                   fps: float | None) -> Iterator[WindowFrames]:
     return decode_depth(path, requests, fps)
+
+
+def pyav_frame_times(path: str, first_s: float, last_s: float,
+                     fps: float | None = None) -> tuple[np.ndarray, float]:
+    """(times, period): presentation times (s, ascending, 0 = first frame) of the frames from
+    just before ``first_s`` to past ``last_s`` (to the end when the video ends sooner)."""
+    import av
+
+    container, stream, origin = _open_pyav(path)
+    try:
+        time_base = float(stream.time_base)  # type: ignore[attr-defined]
+        period = 1.0 / float(stream.average_rate or DEFAULT_DEPTH_FPS)  # type: ignore[attr-defined]
+        start = first_s - SEEK_MARGIN_FRAMES * period
+        if start > 0:
+            container.seek(origin + int(start / time_base), stream=stream, backward=True)  # type: ignore[attr-defined]
+        stop = last_s + REORDER_MARGIN_FRAMES * period
+        pts: list[int] = []
+        for packet in container.demux(stream):  # type: ignore[attr-defined]
+            if packet.pts is None:
+                continue
+            pts.append(packet.pts - origin)
+            if pts[-1] * time_base > stop:
+                break
+    except av.FFmpegError as err:
+        raise InputDataError(f"video {path}: could not read packet timestamps ({err})") from None
+    finally:
+        container.close()  # type: ignore[attr-defined]
+    return np.unique(np.array(pts, dtype=np.int64)) * time_base, period
+
+
+def depth_frame_times(path: str, first_s: float, last_s: float,
+                      fps: float | None = None) -> tuple[np.ndarray, float]:
+    rate = fps or DEFAULT_DEPTH_FPS
+    return np.arange(len(load_depth(path)), dtype=np.float64) / rate, 1.0 / rate
+
+
+FRAME_TIMES = {"mp4": pyav_frame_times, "depth_mat": depth_frame_times}
+
+
+def frame_times(path: str, kind: str, first_s: float, last_s: float,
+                fps: float | None = None) -> tuple[np.ndarray, float]:
+    """The frame time table of ``[first_s, last_s]`` of one video (see the module doc)."""
+    if kind not in FRAME_TIMES:
+        raise InputDataError(f"video {path}: video_kind {kind!r} has no frames to decode; "
+                             f"readable kinds: {', '.join(FRAME_TIMES)}")
+    return FRAME_TIMES[kind](path, first_s, last_s, fps)
 
 
 # video_kind -> reader; "none" (IMU-only recordings) has no reader

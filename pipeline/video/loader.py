@@ -22,9 +22,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from comodo.pipeline.parallel import iter_distributed
-from comodo.pipeline.video.decode import WindowRequest, decode_windows
+from comodo.pipeline.video.decode import WindowRequest, decode_windows, frame_times
 from comodo.pipeline.video.preprocess import resize_crop
-from comodo.pipeline.video.sampling import target_times, window_bounds_error
+from comodo.pipeline.video.sampling import DEFAULT_SAMPLING, sampling_rule, window_bounds_error
 from comodo.stores.errors import InputDataError
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class FrameSpec:
     resize_short: int
     crop: int
     decoder: str = "auto"
+    sampling: str = DEFAULT_SAMPLING  # a name in video.sampling.SAMPLING_RULES
 
 
 def plan_tasks(windows: Sequence[dict], max_windows: int) -> tuple[list[VideoTask], list[tuple[int, str]]]:
@@ -92,15 +93,32 @@ def plan_tasks(windows: Sequence[dict], max_windows: int) -> tuple[list[VideoTas
     return tasks, rejected
 
 
+def plan_requests(task: VideoTask, spec: FrameSpec, out: TaskResult) -> list[WindowRequest]:
+    """Each window's frame targets under the sampling rule; unservable windows go to rejects."""
+    rule = sampling_rule(spec.sampling)
+    times, period = None, 0.0
+    if rule.needs_frame_times:
+        times, period = frame_times(task.path, task.kind, min(task.starts), max(task.ends), task.fps)
+    requests = []
+    for row, start, end in zip(task.rows, task.starts, task.ends, strict=True):
+        targets = rule.targets(start, end, spec.n_frames, times, period)
+        if targets is None:
+            last = f"{times[-1]:.3f} s" if times is not None and len(times) else "none"
+            out.rejected.append((row, f"window [{start:.3f}, {end:.3f}) s of {task.path} has no "
+                                      f"frames to sample or reaches past the last frame ({last})"))
+            continue
+        requests.append(WindowRequest(row, start, end, targets))
+    return requests
+
+
 def decode_task(task: VideoTask, spec: FrameSpec) -> TaskResult:
     """Decode, sample, resize and crop every window of one task."""
-    requests = [WindowRequest(r, s, e, target_times(s, e, spec.n_frames))
-                for r, s, e in zip(task.rows, task.starts, task.ends, strict=True)]
     out = TaskResult()
     clips: list[torch.Tensor] = []
     try:
         if not os.path.exists(task.path):
             raise InputDataError(f"video {task.path} does not exist")
+        requests = plan_requests(task, spec, out)
         for got in decode_windows(task.path, task.kind, requests, spec.decoder, task.fps):
             if got.frames is None:
                 out.rejected.append((got.key, got.reason or "no frames"))

@@ -25,10 +25,10 @@ from comodo.pipeline.teachers.tiny import save_tiny_timesformer
 from comodo.pipeline.video.decode import WindowRequest, decode_windows
 from comodo.pipeline.video.encode import textured_frames, write_mp4
 from comodo.pipeline.video.preprocess import normalise, resize_crop
-from comodo.pipeline.video.sampling import target_times
+from comodo.pipeline.video.sampling import SAMPLING_RULES
 from comodo.pipeline.windowing import WINDOWS_SCHEMA
 from comodo.stores.chunked import ChunkedStore
-from comodo.stores.errors import RejectLimitError
+from comodo.stores.errors import ConfigError, ProvenanceMismatchError, RejectLimitError
 
 UTD_DEPTH = Path(__file__).resolve().parents[4] / "shared/data/UTD-MHAD/Depth/a1_s1_t1_depth.mat"
 
@@ -106,7 +106,9 @@ def test_stage_writes_pooled_frames_valid_rejects_and_provenance(inputs, tmp_pat
 def test_stored_embedding_equals_the_teacher_on_the_same_frames(inputs, reference, tmp_path, precision):
     teacher = build_teacher("timesformer", model=str(inputs["model"]))
     path, start, end = inputs["videos"][1], 2.0, 3.0  # row 7
-    (got,) = decode_windows(str(path), "mp4", [WindowRequest(7, start, end, target_times(start, end, 4))])
+    # frames 20, 23, 26, 29: uniform_indices(10, 4) of the 10 frames in [2, 3) s
+    targets = SAMPLING_RULES["uniform"].targets(start, end, 4, np.arange(42) / 10.0, 0.1)
+    (got,) = decode_windows(str(path), "mp4", [WindowRequest(7, start, end, targets)])
     clip = normalise(resize_crop(got.frames, 36, 32), teacher.mean, teacher.std)[None]
     bf16 = precision == "bfloat16"  # "auto" is fp32 on CPU
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -123,6 +125,23 @@ def test_stored_embedding_equals_the_teacher_on_the_same_frames(inputs, referenc
     assert near < 0.2 * other  # the next window's embedding is far off: a shifted frame would fail
     if precision == "auto":
         assert store_files(data / "ds" / "features" / "timesformer.zarr") == reference
+
+
+def test_changing_the_frame_sampling_rule_starts_the_store_over(inputs, reference, tmp_path):
+    data = write_windows(tmp_path / "data", inputs["rows"])
+    url = str(data / "ds" / "features" / "timesformer.zarr")
+    run(config(inputs, frame_sampling="centre"), data, "ds")
+    centre = ChunkedStore.open(url)
+    assert "centres of F equal sub-intervals" in centre.provenance.details["frame_sampling"]
+    centre_pooled = np.asarray(centre.array("pooled")[:])
+    with pytest.raises(ProvenanceMismatchError, match="frame_sampling"):
+        ChunkedStore.open(url, expect={"frame_sampling": SAMPLING_RULES["uniform"].description})
+    again = run(config(inputs), data, "ds")  # default: uniform; the centre store is not resumed
+    assert again.ingested == 15
+    assert store_files(data / "ds" / "features" / "timesformer.zarr") == reference
+    assert not np.array_equal(np.asarray(ChunkedStore.open(url).array("pooled")[:]), centre_pooled)
+    with pytest.raises(ConfigError, match="sampling 'middle' is unknown; choose one of uniform, centre"):
+        run(config(inputs, frame_sampling="middle"), data, "ds")
 
 
 def test_too_many_rejects_fail_the_stage_as_soon_as_the_limit_is_passed(inputs, tmp_path):

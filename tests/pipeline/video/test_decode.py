@@ -13,7 +13,7 @@ from comodo.pipeline.video.decode import WindowRequest, choose_decoder, coverage
 from comodo.pipeline.video.encode import frame_index_of, index_coded_frames, write_mp4
 from comodo.pipeline.video.loader import FrameSpec, VideoTask, decode_task, plan_tasks
 from comodo.pipeline.video.preprocess import normalise, resize_crop
-from comodo.pipeline.video.sampling import nearest_frames, target_times
+from comodo.pipeline.video.sampling import nearest_frames, target_times, uniform_indices
 from comodo.stores.errors import InputDataError
 
 SHARED = Path(__file__).resolve().parents[4] / "shared/data"
@@ -141,3 +141,18 @@ def test_depth_mat_renders_the_nearest_depth_frames():
     nearest_px = np.unravel_index(np.argmin(np.where(subject, depth[idx], 99999)), subject.shape)
     farthest_px = np.unravel_index(np.argmax(depth[idx]), subject.shape)
     assert frames[..., 0][nearest_px] > frames[..., 0][farthest_px]  # near is bright
+
+
+@pytest.mark.parametrize("decoder", ["pyav", "decord"])
+def test_decode_task_samples_uniformly_from_the_frames_inside_each_window(coded_video, decoder):
+    # 40 frames at 10 fps; windows of 2.5 s hold 25 frames (the second starts mid-GOP)
+    task = VideoTask(str(coded_video), "mp4", None, (0, 1, 2), (0.0, 1.3, 3.5), (2.5, 3.8, 4.5))
+    uniform = decode_task(task, FrameSpec(8, 32, 32, decoder, "uniform"))
+    centre = decode_task(task, FrameSpec(8, 32, 32, decoder, "centre"))
+    served = dict(zip(uniform.rows, uniform.frames, strict=True))
+    want = uniform_indices(25, 8)  # [0, 3, 6, 10, 13, 17, 20, 24]
+    assert frame_index_of(served[0].permute(0, 2, 3, 1).numpy()).tolist() == want.tolist()
+    assert frame_index_of(served[1].permute(0, 2, 3, 1).numpy()).tolist() == (13 + want).tolist()
+    assert [r for r, _ in uniform.rejected] == [2]
+    assert "past the last frame (3.900 s)" in uniform.rejected[0][1]
+    assert not torch.equal(dict(zip(centre.rows, centre.frames, strict=True))[0], served[0])
