@@ -8,9 +8,15 @@ positions, and the T5 encoder stack taken from ``T5EncoderModel``. Parameter nam
 loads strictly; only its pre-training head, the unused token embedding and the fixed
 positional table are skipped.
 
-Every series is brought to ``seq_len`` (512) samples: shorter ones are left-padded with
-zeros and masked (attention and RevIN ignore them), longer ones are resized linearly. The
-channel feature is the mean of the encoder outputs over observed patches.
+As the reference (Breezelled/COMODO's ``IMUStudentMLP`` over momentfm ``MOMENT.classify``):
+a series shorter than ``seq_len`` (512) is left-padded with zeros and masked (the reference's
+MMEA collate); a longer one goes in whole (``input_length: full``, 1000 samples -> 125
+patches) or is resized linearly to ``seq_len`` (``input_length: resize``). An input mask
+(B, T) (1 = observed) may come with the series: RevIN uses the observed samples only, a patch
+is observed only if all its samples are, unobserved patches get the mask embedding and are
+masked out as attention keys. The channel feature is the mean of the encoder outputs over
+all patches (masked ones included); ``concat`` lays the channels out feature-major,
+``pooled[b, k * C + c]`` for feature k of channel c, the layout of MOMENT's ``concat``.
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from comodo.pipeline.registry import STUDENTS
-from comodo.pipeline.students.base import PerChannel
-from comodo.stores.errors import ModelLoadError
+from comodo.pipeline.students.base import REDUCTIONS
+from comodo.stores.errors import ConfigError, ModelLoadError
 
 SKIPPED_KEYS = ("head.", "encoder.embed_tokens.", "patch_embedding.position_embedding.")
 REVIN_EPS = 1e-5
@@ -59,6 +65,25 @@ def positions(n_positions: int, dim: int, device: torch.device) -> torch.Tensor:
     return table
 
 
+def left_pad(series: torch.Tensor, mask: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zeros before a series shorter than ``seq_len``, masked: (N, T) -> (N, max(T, seq_len))."""
+    pad = max(0, seq_len - series.shape[1])
+    return F.pad(series, (pad, 0)), F.pad(mask, (pad, 0), value=False)
+
+
+def resize_length(series: torch.Tensor, mask: torch.Tensor,
+                  seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad a short series; resize a long one (and its mask, nearest) to ``seq_len``."""
+    if series.shape[1] <= seq_len:
+        return left_pad(series, mask, seq_len)
+    series = F.interpolate(series[:, None], size=seq_len, mode="linear", align_corners=False)[:, 0]
+    mask = F.interpolate(mask[:, None].float(), size=seq_len, mode="nearest")[:, 0] > 0.5
+    return series, mask
+
+
+INPUT_LENGTHS = {"full": left_pad, "resize": resize_length}  # how a series meets seq_len
+
+
 def revin(series: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Normalise each series by the mean/std (no Bessel) of its observed samples: (N, T)."""
     observed = mask.to(series.dtype)  # (N, T)
@@ -71,11 +96,16 @@ def revin(series: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class MomentEncoder(nn.Module):
     """(N, T) -> (N, d_model): MOMENT embedding of one channel."""
 
-    def __init__(self, seq_len: int, patch_len: int, t5_options: dict[str, object]):
+    def __init__(self, seq_len: int, patch_len: int, t5_options: dict[str, object],
+                 input_length: str = "full"):
         super().__init__()
         from transformers import T5Config, T5EncoderModel
 
+        if input_length not in INPUT_LENGTHS:
+            raise ConfigError(f"student 'moment': input_length {input_length!r} is unknown; "
+                              f"valid: {', '.join(INPUT_LENGTHS)}")
         config = T5Config(vocab_size=2, **t5_options)  # token embedding unused: inputs_embeds
+        self.fit_length = INPUT_LENGTHS[input_length]
         self.seq_len = seq_len
         self.patch_len = patch_len
         self.patch_embedding = PatchEmbedding(config.d_model, patch_len)
@@ -83,29 +113,24 @@ class MomentEncoder(nn.Module):
         self.encoder.embed_tokens = None
         self.out_dim = int(config.d_model)
 
-    def prepare(self, series: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left-pad (and mask) or resize to ``seq_len``: series (N, S), mask (N, S)."""
-        n, samples = series.shape  # (N, T)
-        if samples > self.seq_len:
-            series = F.interpolate(series[:, None], size=self.seq_len, mode="linear",
-                                   align_corners=False)[:, 0]
-            return series, torch.ones_like(series, dtype=torch.bool)
-        pad = self.seq_len - samples
-        mask = torch.ones(n, self.seq_len, dtype=torch.bool, device=series.device)
-        mask[:, :pad] = False
-        return F.pad(series, (pad, 0)), mask
+    def prepare(self, series: torch.Tensor, mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Series and bool mask (N, S) at the model's input length (see the module doc)."""
+        if mask is None:
+            mask = torch.ones_like(series, dtype=torch.bool)  # (N, T)
+        return self.fit_length(series, mask.bool(), self.seq_len)
 
-    def forward(self, series: torch.Tensor) -> torch.Tensor:
-        n, _samples = series.shape  # (N, T)
-        series, mask = self.prepare(series)  # (N, S), (N, S)
-        series = revin(series, mask)
-        patches = series.unfold(-1, self.patch_len, self.patch_len)  # (N, P, L)
+    def forward(self, series: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, T) series [+ (N, T) mask, 1 = observed] -> (N, d)."""
+        _n, _samples = series.shape  # (N, T)
+        series, mask = self.prepare(series, mask)  # (N, S), (N, S)
+        series = torch.nan_to_num(revin(series, mask), nan=0.0, posinf=0.0, neginf=0.0)
+        patches = series.unfold(-1, self.patch_len, self.patch_len)  # (N, P, L); a tail < L is dropped
         patch_mask = mask.unfold(-1, self.patch_len, self.patch_len).all(dim=-1)  # (N, P)
         tokens = self.patch_embedding(patches, patch_mask)  # (N, P, d)
         hidden = self.encoder(inputs_embeds=tokens,
                               attention_mask=patch_mask.long()).last_hidden_state  # (N, P, d)
-        weight = patch_mask.unsqueeze(-1).to(hidden.dtype)  # (N, P, 1)
-        return (hidden * weight).sum(dim=1) / weight.sum(dim=1).clamp(min=1)  # (N, d)
+        return hidden.mean(dim=1)  # (N, d): every patch, masked ones included
 
     def load_moment_checkpoint(self, weights: str) -> None:
         """Load a MOMENT checkpoint strictly (skipping ``SKIPPED_KEYS`` prefixes)."""
@@ -148,6 +173,31 @@ def read_checkpoint(weights: str) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+REDUCE = {
+    "concat": lambda h_channel: h_channel.transpose(1, 2).flatten(1),  # (B, C, d) -> (B, d * C)
+    "mean": lambda h_channel: h_channel.mean(dim=1),  # (B, C, d) -> (B, d)
+}
+
+
+class MomentStudent(nn.Module):
+    """(B, C, T) [+ input mask (B, T)] -> (B, d * C) feature-major, or (B, d) channel mean."""
+
+    def __init__(self, encoder: MomentEncoder, n_channels: int, reduction: str):
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
+        self.encoder = encoder
+        self.reduction = reduction
+        self.n_channels = n_channels
+        self.out_dim = encoder.out_dim * n_channels if reduction == "concat" else encoder.out_dim
+
+    def forward(self, imu: torch.Tensor, input_mask: torch.Tensor | None = None) -> torch.Tensor:
+        batch, channels, samples = imu.shape  # (B, C, T)
+        mask = None if input_mask is None else input_mask.repeat_interleave(channels, dim=0)  # (B * C, T)
+        h_channel = self.encoder(imu.reshape(batch * channels, samples), mask)  # (B * C, d)
+        return REDUCE[self.reduction](h_channel.reshape(batch, channels, -1))
+
+
 @STUDENTS.register("moment")
 def build_moment(
     n_channels: int,
@@ -162,12 +212,14 @@ def build_moment(
     d_ff: int = 1024,
     feed_forward_proj: str = "gated-gelu",
     dropout_rate: float = 0.1,
+    input_length: str = "full",
 ) -> nn.Module:
-    """MOMENT-1-small (T5 encoder, patches of 8) per channel; ``weights``: its checkpoint."""
+    """MOMENT-1-small (T5 encoder, patches of 8) per channel; ``weights``: its checkpoint;
+    ``input_length``: ``full`` (the reference: long windows go in whole) or ``resize`` (to seq_len)."""
     t5_options = {"d_model": d_model, "num_layers": num_layers, "num_heads": num_heads,
                   "d_kv": d_kv, "d_ff": d_ff, "feed_forward_proj": feed_forward_proj,
                   "dropout_rate": dropout_rate}
-    encoder = MomentEncoder(seq_len, patch_len, t5_options)
+    encoder = MomentEncoder(seq_len, patch_len, t5_options, input_length)
     if weights is not None:
         encoder.load_moment_checkpoint(weights)
-    return PerChannel(encoder, encoder.out_dim, n_channels, reduction or "concat")
+    return MomentStudent(encoder, n_channels, reduction or "concat")

@@ -3,9 +3,12 @@
 The checkpoint's declared architecture (``config.architectures[0]``, e.g.
 ``VideoMAEForVideoClassification``) is loaded with ``from_pretrained`` (so transformers' own
 checkpoint key conversions apply) and its loading report must be clean: any missing,
-unexpected or misshapen key is a ``ModelLoadError``. The embedding comes from its backbone
-(plus ``fc_norm`` where the model defines mean pooling that way). Token layouts, used for
-per-frame embeddings:
+unexpected or misshapen key is a ``ModelLoadError``. The embedding pools the backbone's
+``last_hidden_state`` (``POOLINGS``): ``mean`` over all tokens (CLS included), ``cls`` (token 0)
+or ``fc_norm_mean`` (``fc_norm`` of the mean of the patch tokens, the input of a VideoMAE
+classifier). The defaults are the reference's (Breezelled/COMODO ``VideoTeacher.encode``):
+TimeSformer ``mean``; VideoMAE ``mean`` when its config says ``use_mean_pooling``, else ``cls``
+(the backbone has applied its final layernorm then). Token layouts, used for per-frame embeddings:
 
 - TimeSformer: ``[CLS] + P x F`` patch tokens, space-major (tokens of one patch position over
   all frames are adjacent). Per frame = mean of the P patch tokens of that frame.
@@ -64,6 +67,21 @@ class TokenLayout:
         return patches.reshape(batch, n_time, -1, dim).mean(2)  # (B, T, P, D) -> (B, T, D)
 
 
+def _mean(teacher: VideoTransformerTeacher, tokens: torch.Tensor) -> torch.Tensor:
+    return tokens.mean(1)  # (B, N, D) -> (B, D)
+
+
+def _cls(teacher: VideoTransformerTeacher, tokens: torch.Tensor) -> torch.Tensor:
+    return tokens[:, 0]
+
+
+def _fc_norm_mean(teacher: VideoTransformerTeacher, tokens: torch.Tensor) -> torch.Tensor:
+    return teacher.fc_norm(tokens[:, teacher.layout.prefix :].mean(1))  # type: ignore[misc]
+
+
+POOLINGS = {"mean": _mean, "cls": _cls, "fc_norm_mean": _fc_norm_mean}
+
+
 class VideoTransformerTeacher(Teacher):
     """A video transformer backbone with a declared token layout and pooling."""
 
@@ -80,13 +98,7 @@ class VideoTransformerTeacher(Teacher):
         batch, n_frames, _, _, _ = frames.shape
         tokens = self.backbone(pixel_values=frames).last_hidden_state  # (B, N, D)
         per_frame = self.layout.per_frame(tokens, n_frames)  # (B, F', D)
-        if self.pooling == "cls":
-            pooled = tokens[:, 0]
-        elif self.pooling == "mean+fc_norm":
-            pooled = self.fc_norm(tokens[:, self.layout.prefix :].mean(1))
-        else:
-            pooled = tokens.mean(1)
-        return pooled, per_frame
+        return POOLINGS[self.pooling](self, tokens), per_frame
 
 
 def architecture(ckpt: Checkpoint, model_type: str | None, teacher: str) -> type:
@@ -187,17 +199,22 @@ def timesformer(model: str | None = None, frames: int | None = None, pooling: st
     return VideoTransformerTeacher(net, info, TokenLayout(1, "space_major", 1))
 
 
-@TEACHERS.register("videomae", doc="VideoMAE (16 frames); pooling per its config (fc_norm mean or CLS)")
+@TEACHERS.register("videomae", doc="VideoMAE (16 frames); reference pooling (mean of all tokens, "
+                   "or token 0 without use_mean_pooling), fc_norm_mean or cls")
 def videomae(model: str | None = None, frames: int | None = None, pooling: str | None = None,
              revision: str | None = None) -> Teacher:
     ckpt = resolve_checkpoint(model or "MCG-NJU/videomae-base-finetuned-kinetics", revision)
-    pooling = check_pooling("videomae", pooling or "config", ("config", "mean", "cls"))
+    pooling = check_pooling("videomae", pooling or "reference", ("reference", *POOLINGS))
     net = load_net(ckpt, "videomae", "videomae")
     config = net.config
     n_frames = _frames("videomae", frames, int(config.num_frames))
     fc_norm = getattr(net, "fc_norm", None)
-    if pooling == "config":
-        pooling = ("mean+fc_norm" if fc_norm is not None else "mean") if config.use_mean_pooling else "cls"
+    if pooling == "reference":
+        pooling = "mean" if config.use_mean_pooling else "cls"
+    if pooling == "fc_norm_mean" and fc_norm is None:
+        raise ConfigError(f"teacher 'videomae': pooling 'fc_norm_mean' needs a checkpoint with an "
+                          f"fc_norm layer (VideoMAEForVideoClassification with use_mean_pooling); "
+                          f"{ckpt.model_id} has none; use pooling 'mean' or 'cls'")
     tubelet = int(config.tubelet_size)
     info = _info("videomae", ckpt, net, n_frames, n_frames // tubelet, pooling)
     return VideoTransformerTeacher(net, info, TokenLayout(0, "time_major", tubelet), fc_norm)

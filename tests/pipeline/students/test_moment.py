@@ -71,3 +71,21 @@ def test_revin_uses_only_observed_samples():
     out = revin(series, mask)
     assert out[0, 2:].tolist() == pytest.approx([-1.0, 1.0], abs=1e-4)
     assert out[0, :2].tolist() == [0.0, 0.0]
+
+
+def test_masked_samples_do_not_change_the_embedding_of_a_full_length_window():
+    student = build_student(StudentSpec("moment", 2, 200, "concat", TINY)).eval()
+    imu = torch.randn(2, 2, 200)  # longer than seq_len 64: goes in whole (25 patches)
+    mask = torch.ones(2, 200)
+    mask[:, :40] = 0  # the first 5 patches unobserved
+    other = imu.clone()
+    other[:, :, :40] = 1e3 * torch.randn(2, 2, 40)
+    with torch.no_grad():
+        a, b = student(imu, mask), student(other, mask)
+        unmasked = student(other)
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    assert not torch.allclose(a, unmasked, atol=1e-3)
+    # feature-major concat: index k * C + c holds feature k of channel c
+    with torch.no_grad():
+        per_channel = student.encoder(imu.reshape(4, 200), mask.repeat_interleave(2, 0)).reshape(2, 2, 16)
+    torch.testing.assert_close(a[:, 1::2], per_channel[:, 1], atol=1e-6, rtol=0)

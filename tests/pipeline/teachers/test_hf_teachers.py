@@ -62,15 +62,19 @@ def test_timesformer_pooled_equals_direct_model_call(tiny_timesformer, pooling):
     assert teacher.num_frames == 4 and teacher.dim == 32 and teacher.image_size == 32
 
 
-def test_videomae_pooled_is_the_classifier_input(tiny_videomae):
+def test_videomae_pools_the_plain_token_mean_by_default_and_the_classifier_input_on_request(tiny_videomae):
     teacher = build_teacher("videomae", model=str(tiny_videomae))
+    with_fc_norm = build_teacher("videomae", model=str(tiny_videomae), pooling="fc_norm_mean")
     ref = VideoMAEForVideoClassification.from_pretrained(str(tiny_videomae)).eval()
     x = frames(seed=1)
     with torch.no_grad():
         pooled, per_frame = teacher(x)
-        logits = ref(pixel_values=x).logits
-    assert teacher.pooling == "mean+fc_norm"
-    torch.testing.assert_close(ref.classifier(pooled), logits, rtol=0, atol=1e-5)
+        classifier_input, _ = with_fc_norm(x)
+        out = ref(pixel_values=x, output_hidden_states=True)
+    assert teacher.pooling == "mean" and with_fc_norm.pooling == "fc_norm_mean"
+    torch.testing.assert_close(pooled, out.hidden_states[-1].mean(1), rtol=0, atol=1e-6)
+    torch.testing.assert_close(ref.classifier(classifier_input), out.logits, rtol=0, atol=1e-5)
+    assert not torch.allclose(pooled, classifier_input, atol=1e-2)
     assert per_frame.shape == (2, 2, 32) and teacher.frames_out == 2  # 4 frames, tubelet 2
 
 
@@ -84,6 +88,8 @@ def test_videomae_without_mean_pooling_uses_the_first_token(tmp_path):
         logits = ref(pixel_values=x).logits
     assert teacher.pooling == "cls"
     torch.testing.assert_close(ref.classifier(pooled), logits, rtol=0, atol=1e-5)
+    with pytest.raises(ConfigError, match="'fc_norm_mean' needs a checkpoint with an fc_norm"):
+        build_teacher("videomae", model=str(folder), pooling="fc_norm_mean")
 
 
 def _bias_keys(state):
