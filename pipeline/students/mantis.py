@@ -1,8 +1,9 @@
 """Mantis-8M student, through the optional extra ``mantis-tsfm`` (imported lazily).
 
 Mantis reads one channel of exactly 512 samples and returns a 256-d feature. Every channel
-is resized to 512 samples by linear interpolation and encoded by the same network; the
-per-channel features are combined by ``reduction`` (concat: 256 * C, as in the paper).
+is resized to 512 samples by linear interpolation (``align_corners=False``, the reference's
+``resize``) and encoded by the same network; the per-channel features are combined by
+``reduction`` (concat: 256 * C channel-major, ``[b, c * 256 + k]``, as the reference).
 ``weights`` is a hub id (``paris-noah/Mantis-8M``) or a local folder written by
 ``save_pretrained``; without it the network starts from random weights.
 """
@@ -22,21 +23,24 @@ MANTIS_DIM = 256
 EXTRA = "pip install 'comodo[mantis]' (or: pip install mantis-tsfm)"
 
 
+def resize(series: torch.Tensor, length: int = MANTIS_LENGTH) -> torch.Tensor:
+    """(N, C, T) -> (N, C, length), linear, ``align_corners=False`` (the reference's ``resize``)."""
+    if series.shape[-1] == length:
+        return series
+    return F.interpolate(series, size=length, mode="linear", align_corners=False)
+
+
 class ResizedMantis(nn.Module):
     """(N, T) -> (N, 256): linear resize to 512 samples, then Mantis-8M."""
 
     def __init__(self, network: nn.Module):
         super().__init__()
         self.network = network
-        self.out_dim = MANTIS_DIM
+        self.out_dim = int(getattr(network, "hidden_dim", MANTIS_DIM))
 
     def forward(self, series: torch.Tensor) -> torch.Tensor:
-        _n, samples = series.shape  # (N, T)
-        resized = series.unsqueeze(1)  # (N, 1, T)
-        if samples != MANTIS_LENGTH:
-            resized = F.interpolate(resized, size=MANTIS_LENGTH, mode="linear",
-                                    align_corners=False)  # (N, 1, 512)
-        return self.network(resized)  # (N, 256)
+        _n, _samples = series.shape  # (N, T)
+        return self.network(resize(series.unsqueeze(1)))  # (N, 1, 512) -> (N, 256)
 
 
 def load_mantis(weights: str | None) -> nn.Module:
@@ -51,7 +55,7 @@ def load_mantis(weights: str | None) -> nn.Module:
     if weights is None:
         return Mantis8M(device="cpu")
     try:
-        return Mantis8M.from_pretrained(weights, device="cpu")
+        return Mantis8M.from_pretrained(weights, device="cpu", strict=True)
     except Exception as err:  # hub, file-system and state-dict errors all mean "cannot load"
         raise ModelLoadError(
             f"could not load Mantis-8M weights from {weights!r}: {err}; pass a local folder "
