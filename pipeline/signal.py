@@ -29,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from comodo.pipeline.datasets.base import ImuData
+from comodo.pipeline.resamplers import reference_resample
 from comodo.stores.errors import InputDataError
 
 try:
@@ -245,6 +246,10 @@ def _put_channels(dst: np.ndarray, src: np.ndarray) -> None:
         dst[:, c] = src[c]
 
 
+# imu.resampler: the filter that takes a uniform grid at the native rate to the target rate
+RESAMPLERS = {"polyphase": _resample_poly, "reference": reference_resample}
+
+
 def _native_rate(dt: np.ndarray) -> int:
     """The whole rate nearest ``1 / median(dt)``; the median is skipped when the smallest
     and largest step already round to the same rate (it lies between them)."""
@@ -271,8 +276,8 @@ def _interpolated(t: np.ndarray, x: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return out
 
 
-def resample(t: np.ndarray, x: np.ndarray, target_hz: float, gain: np.ndarray | None = None
-             ) -> Segment:
+def resample(t: np.ndarray, x: np.ndarray, target_hz: float, gain: np.ndarray | None = None,
+             resampler: str = "polyphase") -> Segment:
     """Uniform-grid polyphase resampling of one gap-free piece (see module docstring) of
     ``x * gain`` (``gain`` (C,): unit factors, applied in float64 before the float32 cast)."""
     r = _native_rate(np.diff(t))
@@ -290,13 +295,13 @@ def resample(t: np.ndarray, x: np.ndarray, target_hz: float, gain: np.ndarray | 
     ratio = Fraction(target_hz).limit_denominator(10_000) / r
     if ratio == 1:
         return Segment(t0, float(target_hz), _resample_poly(uniform, 1, 1, gain))
-    out = _resample_poly(uniform, ratio.numerator, ratio.denominator, gain)
+    out = RESAMPLERS[resampler](uniform, ratio.numerator, ratio.denominator, gain)
     n_out = int(math.floor((n_in - 1) * float(ratio))) + 1
     return Segment(t0, float(target_hz), out[:n_out])
 
 
-def process(imu: ImuData, target_hz: float | None, max_gap_s: float, scale: str
-            ) -> tuple[list[Segment], list[str], CleanReport]:
+def process(imu: ImuData, target_hz: float | None, max_gap_s: float, scale: str,
+            resampler: str = "polyphase") -> tuple[list[Segment], list[str], CleanReport]:
     """Clean, convert and (optionally) resample one recording; returns segments and units."""
     pieces, report = clean(imu, max_gap_s)
     factors, units = unit_factors(imu.units, imu.channels, scale)
@@ -306,7 +311,7 @@ def process(imu: ImuData, target_hz: float | None, max_gap_s: float, scale: str
             rate = 1.0 / float(np.median(np.diff(t)))
             segments.append(Segment(float(t[0]), rate, (x * factors).astype(np.float32)))
         else:
-            segments.append(resample(t, x, target_hz, factors))
+            segments.append(resample(t, x, target_hz, factors, resampler))
     report.steps = ["clean", f"units->{sorted(set(units))}"]
     if target_hz:
         report.steps.append(f"resample->{target_hz}Hz")

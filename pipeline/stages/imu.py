@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 class ImuConfig(StageConfig):
     target_rate_hz: float | None = 200.0  # None: keep the native rate (e.g. MMEA)
     scale: Literal["none", "mmea"] = "none"
+    resampler: Literal["polyphase", "reference"] = "polyphase"  # signal.RESAMPLERS
     max_gap_s: float = 0.5
     min_duration_s: float = 1.0
     # 24 MB chunks of 6 float32 channels: 69 files for 100 h instead of 275 with 6 MB ones
@@ -87,7 +88,7 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
     paths = DatasetPaths(data_dir, dataset, storage_options or {})
     recs = read_table(paths.recordings, **paths.options)
     reader = make_adapter(adapter, root, dataset, options)
-    cleaning = Cleaning(cfg.target_rate_hz, cfg.max_gap_s, cfg.scale, cfg.min_duration_s)
+    cleaning = Cleaning(cfg.target_rate_hz, cfg.max_gap_s, cfg.scale, cfg.min_duration_s, cfg.resampler)
     jobs = [Job(reader, rec, cleaning, None, paths.options) for rec in recs.iter_rows(named=True)]
     if cfg.scheduler is None:
         index, n_kept, n_rejected = _stream(cfg, paths, jobs, dataset)

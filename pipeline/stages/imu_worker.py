@@ -29,6 +29,7 @@ class Cleaning:
     max_gap_s: float
     scale: str
     min_duration_s: float
+    resampler: str = "polyphase"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def process_one(job: Job) -> Result | Reject:
     cfg, rid = job.cleaning, job.rec["recording_id"]
     try:
         imu = job.reader.load_imu(job.rec)
-        segments, units, report = signal.process(imu, cfg.target_rate_hz, cfg.max_gap_s, cfg.scale)
+        segments, units, report = signal.process(imu, cfg.target_rate_hz, cfg.max_gap_s, cfg.scale,
+                                                 cfg.resampler)
     except InputDataError as err:
         return Reject("imu", rid, "recording", str(err))
     segments = [s for s in segments if len(s.values) / s.rate_hz >= cfg.min_duration_s]
