@@ -5,8 +5,9 @@ Adapters read raw IMU; this module turns it into clean, canonical segments:
    timestamps (first kept); a recording with none of these is not copied;
 2. split at gaps longer than ``max_gap_s``;
 3. convert units to the canonical set (g, deg/s) — or apply the MMEA sensitivity scaling
-   (acc counts / 16384 -> g, gyro counts / 16.4 -> deg/s); the factors multiply the float64
-   values just before their float32 cast (inside the filter's chunks on a uniform clock);
+   (acc counts / 16384 -> g, gyro counts / 16.4 -> deg/s by default, ``imu.scale_factors``);
+   the factors multiply the float64 values just before their float32 cast (inside the
+   filter's chunks on a uniform clock);
 4. resample each segment: linear interpolation onto a uniform grid at the nearest whole
    native rate ``r`` starting on a multiple of ``1/target`` seconds, then polyphase
    filtering with exact rational factors ``target/r`` reduced. The filtering is
@@ -40,7 +41,8 @@ except ImportError:  # built at install time when a C compiler is there (pyproje
 G = 9.80665
 ACC_UNITS = {"g": 1.0, "m/s^2": 1.0 / G, "mg": 1e-3}
 GYRO_UNITS = {"deg/s": 1.0, "rad/s": 180.0 / math.pi}
-MMEA_SCALE = {"acc": 1.0 / 16384.0, "gyro": 1.0 / 16.4}
+MMEA_COUNTS = {"acc": 16384.0, "gyro": 16.4}  # counts per g and per deg/s (COMODO's MMEA factors)
+MMEA_SCALE = {kind: 1.0 / per for kind, per in MMEA_COUNTS.items()}  # the multipliers
 
 
 @dataclass
@@ -93,8 +95,10 @@ def _finite_rows(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return t[ok], x[ok], int((~ok).sum())
 
 
-def unit_factors(units: list[str], channels: list[str], scale: str) -> tuple[np.ndarray, list[str]]:
-    """Per-channel multipliers to canonical units, and the resulting unit names."""
+def unit_factors(units: list[str], channels: list[str], scale: str,
+                 counts: dict[str, float] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Per-channel multipliers to canonical units, and the resulting unit names; raw counts
+    are divided by ``counts`` (counts per g / per deg/s; default ``MMEA_COUNTS``)."""
     factors, out = [], []
     for unit, channel in zip(units, channels):
         if unit == "count":
@@ -103,7 +107,7 @@ def unit_factors(units: list[str], channels: list[str], scale: str) -> tuple[np.
                     f"channel {channel} is in raw counts; set 'imu.scale: mmea' (or convert the input)"
                 )
             kind = "gyro" if "gyro" in channel.lower() else "acc"
-            factors.append(MMEA_SCALE[kind])
+            factors.append(1.0 / counts[kind] if counts else MMEA_SCALE[kind])
             out.append("deg/s" if kind == "gyro" else "g")
         elif unit in ACC_UNITS:
             factors.append(ACC_UNITS[unit])
@@ -301,10 +305,11 @@ def resample(t: np.ndarray, x: np.ndarray, target_hz: float, gain: np.ndarray | 
 
 
 def process(imu: ImuData, target_hz: float | None, max_gap_s: float, scale: str,
-            resampler: str = "polyphase") -> tuple[list[Segment], list[str], CleanReport]:
+            resampler: str = "polyphase", counts: dict[str, float] | None = None
+            ) -> tuple[list[Segment], list[str], CleanReport]:
     """Clean, convert and (optionally) resample one recording; returns segments and units."""
     pieces, report = clean(imu, max_gap_s)
-    factors, units = unit_factors(imu.units, imu.channels, scale)
+    factors, units = unit_factors(imu.units, imu.channels, scale, counts)
     segments = []
     for t, x in pieces:
         if target_hz is None:

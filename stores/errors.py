@@ -31,6 +31,10 @@ class LayoutError(InputDataError):
     """A dataset folder does not have the layout its adapter expects."""
 
 
+class UnitsError(ComodoError):
+    """A recording's accelerometer does not read 1 g at rest: its units or scale are wrong."""
+
+
 class RejectLimitError(ComodoError):
     """A stage skipped more inputs than its ``max_reject_fraction`` allows."""
 

@@ -1,4 +1,4 @@
-"""Ego-Exo4D takes: the Aria glasses' IMU (converted from VRS to CSV) + the egocentric video.
+"""Ego-Exo4D takes: the Aria glasses' IMU (from the take's VRS file, or a CSV) + the egocentric video.
 
 Expected files under ``root``::
 
@@ -7,8 +7,12 @@ Expected files under ``root``::
                                  scenarios: Cooking, Health, Bike Repair, Music, Basketball, Rock
                                  Climbing, Soccer, Dance), optional task_name, participant_uid
       or takes.csv               the same fields as columns
-    takes/<take_name>/imu.csv    Ego4D IMU columns canonical_timestamp_ms, accl_x, accl_y, accl_z
-                                 (m/s^2), gyro_x, gyro_y, gyro_z (rad/s); extra columns ignored
+    takes/<take_name>/*_noimagestreams.vrs   the take's Aria VRS as released (option
+                                 vrs_file, a glob): IMU stream 1202-1 (~1 kHz, COMODO's choice;
+                                 option vrs_stream, e.g. 1202-2 at ~800 Hz), read with pyvrs
+                                 (extra ``vrs``; ``aria_vrs``)
+      or takes/<take_name>/imu.csv   Ego4D IMU columns canonical_timestamp_ms, accl_x, accl_y,
+                                 accl_z (m/s^2), gyro_x, gyro_y, gyro_z (rad/s); extra columns ignored
     takes/<take_name>/video.mp4  the egocentric (Aria RGB) video of the take
     annotations/splits.json      optional: {"take_uid_to_split": {uid: train|val|test}}
 
@@ -17,9 +21,16 @@ take's ``parent_task_name`` (option ``label_field``, e.g. ``task_name`` for the 
 with option ``labels`` set, takes whose label is not in it are rejected. ``subject`` is
 ``participant_uid`` when present.
 
+Option ``imu_source``: ``auto`` (default) reads imu.csv when the take has one, else the VRS;
+``csv`` or ``vrs`` insist on one. With ``recordings: vrs_files`` there is no take list:
+every ``**/*.vrs`` under ``root`` is one IMU-only recording labelled option ``label`` (Aria
+recordings such as Aria Everyday Activities), split at random.
+
 Clock: ``canonical_timestamp_ms`` is on the take's canonical clock whose 0 is the video's
-first frame, so ``video_start_s`` = 0 and IMU times are those timestamps in seconds. The
-native rate is estimated from the first rows at scan time (Aria IMUs run at ~800-1000 Hz).
+first frame, so ``video_start_s`` = 0 and IMU times are those timestamps in seconds. From a
+VRS, ``capture_timestamp_ns`` is moved so that the RGB stream's first frame is 0 (the first
+IMU sample when the file has no image stream; ``aria_vrs``). The native rate is estimated
+from the first rows at scan time (Aria IMUs run at ~800-1000 Hz).
 
 Split (option ``split``): ``auto`` uses annotations/splits.json when present (``files``),
 otherwise a seeded split by take (``random``) or, with ``split: subject``, by participant.
@@ -30,10 +41,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
+from comodo.pipeline.datasets.aria_vrs import DEFAULT_STREAM, peek_vrs_rate, read_vrs_imu
 from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
 from comodo.pipeline.datasets.common import EGO4D_COLUMNS, estimate_rate, probe_video, read_imu_csv, to_extra
 from comodo.pipeline.datasets.readers import first_line, read_table
@@ -49,6 +61,11 @@ class EgoExo4DOptions(AdapterOptions):
     labels: list[str] | None = None
     imu_file: str = "imu.csv"
     video_file: str = "video.mp4"
+    imu_source: Literal["auto", "csv", "vrs"] = "auto"
+    vrs_file: str = "*_noimagestreams.vrs"  # glob in the take folder; the first match is read
+    vrs_stream: str = DEFAULT_STREAM
+    recordings: Literal["takes", "vrs_files"] = "takes"
+    label: str = "unlabelled"  # the label of every recording with recordings: vrs_files
 
 
 @DATASETS.register("egoexo4d")
@@ -101,6 +118,8 @@ class EgoExo4D(DatasetAdapter):
         return {str(uid): SPLIT_NAMES[str(s)] for uid, s in mapping.items()}
 
     def scan(self) -> tuple[list[Recording], list[Reject]]:
+        if self.opts.recordings == "vrs_files":
+            return self._scan_vrs_files()
         takes, splits = self.takes(), self._splits()
         mode = resolve_mode(self.opts, bool(splits))
         keys = [((take, splits.get(str(take["take_uid"]), "")), str(take["take_uid"])) for take in takes]
@@ -122,20 +141,48 @@ class EgoExo4D(DatasetAdapter):
                                  f"{self.opts.labels or 'a non-empty name'}")
         folder = self.root / "takes" / name
         folder = folder if folder.is_dir() else self.root / "takes" / uid
-        imu, video = folder / self.opts.imu_file, folder / self.opts.video_file
-        if not imu.is_file():
-            raise InputDataError(f"take {name}: no IMU file {imu}")
+        imu, video = self._imu_file(folder, name), folder / self.opts.video_file
         fps, duration = probe_video(video)
         subject = take.get("participant_uid")
         return Recording(
             recording_id=uid, dataset=self.dataset, label=label, split=split, imu_path=str(imu),
-            imu_rate_hz=peek_rate(imu), subject=None if subject is None else str(subject),
+            imu_rate_hz=self._rate(imu), subject=None if subject is None else str(subject),
             video_path=str(video), video_kind="mp4", fps=fps, video_start_s=0.0,
             video_duration_s=duration,
             extra=to_extra(take_name=name, task_name=take.get("task_name")),
         )
 
+    def _imu_file(self, folder: Path, name: str) -> Path:
+        csv = folder / self.opts.imu_file
+        if self.opts.imu_source != "vrs" and csv.is_file():
+            return csv
+        found = sorted(folder.glob(self.opts.vrs_file)) if self.opts.imu_source != "csv" else []
+        if not found:
+            looked = {"auto": f"{csv.name} or {self.opts.vrs_file}", "csv": csv.name,
+                      "vrs": self.opts.vrs_file}[self.opts.imu_source]
+            raise InputDataError(f"take {name}: no IMU file ({looked}) in {folder}")
+        return found[0]
+
+    def _rate(self, imu: Path) -> float:
+        return peek_vrs_rate(imu, self.opts.vrs_stream) if imu.suffix == ".vrs" else peek_rate(imu)
+
+    def _scan_vrs_files(self) -> tuple[list[Recording], list[Reject]]:
+        files = sorted(self.root.glob("**/*.vrs"))
+        if not files:
+            self.require(self.root / "<name>.vrs", "an Aria .vrs file")
+        keys = [((path,), path.relative_to(self.root).as_posix()) for path in files]
+        recs, rejects = self.probe_each(keys, self._vrs_recording)
+        assign_splits(recs, self.opts, "random" if self.opts.split == "auto" else self.opts.split)
+        return recs, rejects
+
+    def _vrs_recording(self, path: Path) -> Recording:
+        return Recording(recording_id=path.relative_to(self.root).with_suffix("").as_posix(),
+                         dataset=self.dataset, label=self.opts.label, split="", imu_path=str(path),
+                         imu_rate_hz=self._rate(path), extra=to_extra(stream=self.opts.vrs_stream))
+
     def load_imu(self, rec: dict[str, Any]) -> ImuData:
+        if str(rec["imu_path"]).endswith(".vrs"):
+            return read_vrs_imu(rec["imu_path"], self.opts.vrs_stream)
         return read_imu_csv(rec["imu_path"])
 
 

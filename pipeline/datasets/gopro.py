@@ -13,15 +13,20 @@ recording id is the path relative to ``root`` without the suffix.
 IMU: ACCL (m/s^2) and GYRO (rad/s) samples divided by SCAL, units from SIUN. Timestamps
 come from the container: each telemetry packet's samples are spread uniformly over the
 packet's [pts, pts + duration) on the MP4 clock, and the first video frame is 0, so
-``video_start_s`` = 0 and the IMU is on the video's own clock. The native rate recorded at
-scan time is samples / telemetry duration (~197 Hz on a GoPro MAX). When GYRO has a
-different sample count than ACCL in a packet it is interpolated onto the ACCL times.
+``video_start_s`` = 0 and the IMU is on the video's own clock. ACCL and GYRO keep their own
+clocks (a HERO5 records ACCL at ~200 Hz and GYRO at ~400 Hz): each is resampled on its own
+onto the ``rate_hz`` grid (default 200 Hz, ``signal.resample``), and the rows where both
+exist are kept. The native rate recorded at scan time is ACCL samples / telemetry duration.
 
-Axes (option ``axes``): ``camera`` (default) reorders the columns by the stream's ORIN so
-that acc_x/y/z and gyro_x/y/z are the camera's X, Y, Z (ORIN letters name the axis of each
-stored column; lower case means negated: "XzY" -> x = col0, y = col2, z = -col1). ``raw``
-keeps the stored column order. Files without ORIN (HERO5-7) keep the stored order and say
-so in the IMU's ``meta``. MTRX/ORIO are not applied.
+Body frame (option ``axes``): ``camera`` (default) maps each stream's stored columns onto
+GoPro's camera axes, x = right/left, y = forward/back (the lens axis), z = up/down, so that
+a camera standing upright and still reads acc_z = +9.8 m/s^2 (checked on a HERO5 and a
+GoPro MAX clip). The order comes from the stream's ORIN when present (HERO8 and later;
+letters name the axis of each stored column, lower case = negated: "XzY" -> x = col0,
+y = col2, z = -col1), else from the order its name (STNM) declares (HERO5:
+"Accelerometer (up/down, right/left, forward/back)" and "Gyroscope (z,x,y)" -> "ZXY").
+A stream that declares neither keeps its stored order; ``meta["axes"]`` says which. ``raw``
+keeps the stored order. MTRX/ORIO are not applied.
 
 Split: ``labels.csv``'s ``split`` column when present (``auto``/``files``), otherwise a
 seeded split by recording (``random``). Unreadable or truncated MP4s and files without
@@ -35,10 +40,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from comodo.pipeline import signal
 from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
 from comodo.pipeline.datasets.common import to_extra
-from comodo.pipeline.datasets.gpmf import GpmfError, orient, sensor_blocks
+from comodo.pipeline.datasets.gpmf import GpmfError, order_from_name, orient, sensor_blocks
 from comodo.pipeline.datasets.readers import check_file, read_table
 from comodo.pipeline.datasets.splits import SPLITS, AdapterOptions, assign_splits, parse_options, resolve_mode
 from comodo.pipeline.registry import DATASETS
@@ -52,6 +59,7 @@ HANDLER = "GoPro MET"
 class GoProOptions(AdapterOptions):
     label: str = "unlabelled"
     axes: Literal["camera", "raw"] = "camera"
+    rate_hz: float = Field(200.0, gt=0)  # ACCL and GYRO are each resampled onto this grid
     recursive: bool = True
 
 
@@ -61,6 +69,7 @@ class Telemetry:
     values: dict[str, np.ndarray]
     units: dict[str, str]
     orin: str
+    order: dict[str, str]  # per sensor: ORIN, or the order its stream name declares, or ""
     fps: float
     video_duration_s: float
     span_s: float
@@ -122,20 +131,31 @@ class GoPro(DatasetAdapter):
     def load_imu(self, rec: dict[str, Any]) -> ImuData:
         path = Path(rec["imu_path"])
         tel = read_telemetry(path)
-        t = tel.t_s["ACCL"]
-        columns, channels, units = [], [], []
-        for key in SENSORS:
+        segments = {}
+        for key in SENSORS:  # each sensor from its own clock onto the same grid
             values = tel.values[key]
-            if len(tel.t_s[key]) != len(t) or not np.array_equal(tel.t_s[key], t):
-                values = np.stack([np.interp(t, tel.t_s[key], values[:, c]) for c in range(3)], axis=1)
-            if self.opts.axes == "camera" and tel.orin:
-                values = _orient(values, tel.orin, path)
-            columns.append(values)
-            channels += [f"{PREFIX[key]}_{a}" for a in "xyz"]
-            units += [tel.units[key]] * 3
-        axes = "camera (ORIN)" if self.opts.axes == "camera" and tel.orin else "as stored"
-        return ImuData(t_s=t, values=np.concatenate(columns, axis=1), channels=channels, units=units,
+            if self.opts.axes == "camera" and tel.order[key]:
+                values = _orient(values, tel.order[key], path)
+            segments[key] = signal.resample(tel.t_s[key], values, self.opts.rate_hz)
+        t_s, values = _on_one_grid(segments, self.opts.rate_hz, path)
+        channels = [f"{PREFIX[k]}_{a}" for k in SENSORS for a in "xyz"]
+        units = [tel.units[k] for k in SENSORS for _ in "xyz"]
+        axes = {k: (f"camera from {tel.order[k]}" if self.opts.axes == "camera" and tel.order[k]
+                    else "as stored") for k in SENSORS}
+        return ImuData(t_s=t_s, values=values, channels=channels, units=units,
                        meta={"source": str(path), "orin": tel.orin, "axes": axes})
+
+
+def _on_one_grid(segments: dict[str, signal.Segment], rate_hz: float, path: Path
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The rows where every sensor's resampled segment has a sample (starts are on the grid)."""
+    t0 = max(seg.t0_s for seg in segments.values())
+    starts = {k: int(round((t0 - seg.t0_s) * rate_hz)) for k, seg in segments.items()}
+    n = min(len(seg.values) - starts[k] for k, seg in segments.items())
+    if n < 2:
+        raise InputDataError(f"{path}: ACCL and GYRO do not overlap in time")
+    values = np.concatenate([seg.values[starts[k]:starts[k] + n] for k, seg in segments.items()], axis=1)
+    return t0 + np.arange(n) / rate_hz, values.astype(np.float64)
 
 
 def _orient(values: np.ndarray, orin: str, path: Path) -> np.ndarray:
@@ -173,6 +193,7 @@ def _collect(container: Any, stream: Any, start: float, fps: float, duration: fl
     units: dict[str, str] = {}
     sticky: dict[str, dict] = {}
     orin, span = "", 0.0
+    order = {k: "" for k in SENSORS}
     for packet in container.demux(stream):
         if packet.size == 0 or packet.pts is None:
             continue
@@ -186,6 +207,7 @@ def _collect(container: Any, stream: Any, start: float, fps: float, duration: fl
             n = len(block.values)
             parts[key].append((t0 - start + dt * np.arange(n) / max(n, 1), block.values))
             units[key], orin = block.unit, block.orin or orin
+            order[key] = block.orin or order_from_name(block.name) or order[key]
     missing = [k for k in SENSORS if not parts[k]]
     if missing or span <= 0:
         raise InputDataError(f"{path}: the GPMF track has no {missing or 'timed'} samples; "
@@ -196,4 +218,4 @@ def _collect(container: Any, stream: Any, start: float, fps: float, duration: fl
     if bad:
         axes = [values[k].shape[1] for k in bad]
         raise InputDataError(f"{path}: {bad} samples have {axes} axes; expected 3")
-    return Telemetry(t_s, values, units, orin, fps, duration or span, span)
+    return Telemetry(t_s, values, units, orin, order, fps, duration or span, span)

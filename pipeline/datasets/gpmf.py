@@ -87,6 +87,7 @@ class SensorBlock:
     values: np.ndarray  # (n, axes)
     unit: str
     orin: str
+    name: str = ""  # STNM, e.g. "Accelerometer (up/down, right/left, forward/back)"
 
 
 def sensor_blocks(payload: bytes, keys: tuple[str, ...], sticky: dict[str, dict[str, Klv]]
@@ -114,7 +115,25 @@ def _block(entry: Klv, meta: dict[str, Klv]) -> SensorBlock:
         raise GpmfError(f"{entry.key}: SCAL is zero")
     unit = meta["SIUN"].text() if "SIUN" in meta else (meta["UNIT"].text() if "UNIT" in meta else "")
     orin = meta["ORIN"].text() if "ORIN" in meta else ""
-    return SensorBlock(raw / scal, unit.replace("\xb2", "^2"), orin)
+    name = meta["STNM"].text() if "STNM" in meta else ""
+    return SensorBlock(raw / scal, unit.replace("\xb2", "^2"), orin, name)
+
+
+AXIS_WORDS = {"up/down": "Z", "right/left": "X", "forward/back": "Y", "x": "X", "y": "Y", "z": "Z"}
+
+
+def order_from_name(name: str) -> str:
+    """The ORIN-style axis order a stream name declares, "" when it declares none:
+    "Accelerometer (up/down, right/left, forward/back)" -> "ZXY", "Gyroscope (z,x,y)" -> "ZXY"
+    (GoPro's camera axes: X right/left, Y forward/back, Z up/down; a leading '-' negates)."""
+    inside = name[name.find("(") + 1:name.rfind(")")] if "(" in name and ")" in name else ""
+    letters = []
+    for word in (w.strip().lower() for w in inside.split(",")):
+        axis = AXIS_WORDS.get(word.lstrip("-"))
+        if axis is None:
+            return ""
+        letters.append(axis.lower() if word.startswith("-") else axis)
+    return "".join(letters) if sorted(c.upper() for c in letters) == ["X", "Y", "Z"] else ""
 
 
 def orient(values: np.ndarray, orin: str) -> np.ndarray:

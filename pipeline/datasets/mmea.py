@@ -5,16 +5,22 @@ Expected files under ``root`` (the dataset's own layout)::
     video/<n>_<class>/<clip>.mp4     e.g. video/1_upstairs/1_upstairs_2020_12_28_15_44_31.mp4
     sensor/<n>_<class>/<clip>.csv    6 columns, no timestamps: acc x,y,z then gyro x,y,z in raw
                                      sensor counts, 25 Hz (option rate_hz); a header row is allowed
-    train.txt val.txt test.txt       optional split lists: one clip per line, first
-                                     whitespace-separated field ``<n>_<class>/<clip>``; any leading
-                                     folders and a file extension are ignored, later fields (frame
-                                     count, class index) too
+    mydataset_{train,val,test}.txt   optional split lists as the dataset ships them: lines
+                                     ``yourdataset_path/data/<n>_<class>/<clip> <n_rgb_frames>
+                                     <n_sensor_rows> <label>`` with 0-based labels (class ``<n>`` has
+                                     label ``<n> - 1``, checked); LF or CRLF, last newline optional
+    train.txt val.txt test.txt       or comodo's names for the same lists; the first
+                                     whitespace-separated field is ``<n>_<class>/<clip>``, any leading
+                                     folders and a file extension are ignored
 
 The label is ``<class>`` (the folder name without its number, e.g. ``upstairs``); ``extra``
 keeps ``class_id`` = ``<n>``. Video and sensor clips are synchronised and cut together, so
 ``video_start_s`` = 0 and IMU timestamps are i / 25 s. Units are ``count``: the imu stage
-applies the sensitivity scaling (acc / 16384 -> g, gyro / 16.4 -> deg/s) when ``imu.scale:
-mmea`` is set for the dataset, and refuses raw counts otherwise.
+divides them by ``imu.scale_factors`` (default acc 16384 counts/g, gyro 16.4 counts per deg/s,
+the COMODO paper's values) when ``imu.scale: mmea`` is set for the dataset, and refuses raw
+counts otherwise. The dataset's own loader divides the accelerometer by 8192 (a ±4 g range):
+its accelerations are twice COMODO's (docs/DATASETS.md); the imu stage's units check says
+which one the data follow.
 
 Split (option ``split``): ``auto`` uses the split lists when any exists (``files``), else a
 seeded split by clip (``random``). Listed clips without a sensor CSV or video, empty CSVs and
@@ -37,12 +43,13 @@ from comodo.pipeline.datasets.common import probe_video, to_extra
 from comodo.pipeline.datasets.readers import numeric_columns, rate_times, read_table, require_rows
 from comodo.pipeline.datasets.splits import SPLITS, AdapterOptions, assign_splits, parse_options, resolve_mode
 from comodo.pipeline.registry import DATASETS
-from comodo.stores.errors import InputDataError
+from comodo.stores.errors import InputDataError, LayoutError
 
 log = logging.getLogger(__name__)
 
 CHANNELS = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
 CLASS_DIR = re.compile(r"^(\d+)_(.+)$")
+LIST_NAMES = ("{split}.txt", "mydataset_{split}.txt")
 
 
 class MmeaOptions(AdapterOptions):
@@ -56,36 +63,46 @@ class Mmea(DatasetAdapter):
 
     name = "mmea"
     layout = ("video/<n>_<class>/<clip>.mp4 + sensor/<n>_<class>/<clip>.csv (6 columns, counts, 25 Hz); "
-              "optional train.txt/val.txt/test.txt listing <n>_<class>/<clip>")
+              "optional split lists mydataset_{train,val,test}.txt or train.txt/val.txt/test.txt "
+              "listing <n>_<class>/<clip>")
 
     def __init__(self, root: str | Path, dataset: str | None = None, **options: Any):
         super().__init__(root, dataset, **options)
         self.opts = parse_options(MmeaOptions, options, self.name, self.dataset)
 
+    def split_lists(self) -> dict[str, Path]:
+        """split -> its list file: ``<split>.txt`` or the release's ``mydataset_<split>.txt``."""
+        found: dict[str, Path] = {}
+        for split in SPLITS:
+            names = [n for n in LIST_NAMES if (self.root / n.format(split=split)).is_file()]
+            if len(names) > 1:
+                raise LayoutError(f"mmea: both {[n.format(split=split) for n in names]} are in {self.root}; "
+                                  f"keep one list per split")
+            if names:
+                found[split] = self.root / names[0].format(split=split)
+        return found
+
     def _listed(self) -> dict[str, str]:
         """clip key ``<n>_<class>/<clip>`` -> split, from the split lists that exist."""
         out: dict[str, str] = {}
-        for split in SPLITS:
-            path = self.root / f"{split}.txt"
-            if not path.is_file():
-                continue
+        lists = self.split_lists()
+        for split, path in lists.items():
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
                 if not line.strip() or line.lstrip().startswith("#"):
                     continue
-                key = clip_key(line.split()[0])
-                if key is None:
-                    raise InputDataError(f"{path}:{number}: expected '<n>_<class>/<clip>' first, "
-                                         f"found {line.split()[0]!r}")
+                key = list_entry(line, f"{path}:{number}")
                 if key in out and out[key] != split:
-                    raise InputDataError(f"{path}:{number}: clip {key} is also listed in {out[key]}.txt")
+                    raise InputDataError(f"{path}:{number}: clip {key} is also listed in "
+                                         f"{lists[out[key]].name}")
                 out[key] = split
         return out
 
     def scan(self) -> tuple[list[Recording], list[Reject]]:
-        sensor_dir = self.require(self.root / "sensor", "sensor folder")
-        self.require(self.root / "video", "video folder")
-        on_disk = {f"{p.parent.name}/{p.stem}" for p in sensor_dir.glob("*/*.csv")}
         listed = self._listed()
+        if not listed:  # with split lists, each listed clip without files is its own reject
+            self.require(self.root / "sensor", "sensor folder")
+            self.require(self.root / "video", "video folder")
+        on_disk = {f"{p.parent.name}/{p.stem}" for p in (self.root / "sensor").glob("*/*.csv")}
         mode = resolve_mode(self.opts, bool(listed))
         keys = sorted(listed) if mode == "files" else sorted(on_disk)
         skipped = len(on_disk - set(keys))
@@ -129,6 +146,21 @@ class Mmea(DatasetAdapter):
         rate = float(rec.get("imu_rate_hz") or self.opts.rate_hz)
         return ImuData(t_s=rate_times(len(values), rate), values=values, channels=list(CHANNELS),
                        units=["count"] * len(CHANNELS), meta={"source": str(path)})
+
+
+def list_entry(line: str, where: str) -> str:
+    """The clip key of one split-list line; a release line's 0-based label must match ``<n>``."""
+    fields = line.split()
+    key = clip_key(fields[0])
+    if key is None:
+        raise InputDataError(f"{where}: expected '<n>_<class>/<clip>' first, found {fields[0]!r}")
+    if len(fields) == 4:  # path n_rgb_frames n_sensor_rows label
+        number = int(CLASS_DIR.match(key.split("/")[0]).group(1))
+        if fields[3] != str(number - 1):
+            raise InputDataError(f"{where}: label {fields[3]} does not match class folder "
+                                 f"{key.split('/')[0]} "
+                                 f"(labels are 0-based: expected {number - 1})")
+    return key
 
 
 def clip_key(field: str) -> str | None:

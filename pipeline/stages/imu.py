@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from comodo.pipeline import handoff
 from comodo.pipeline.config import StageConfig
@@ -45,10 +46,22 @@ from comodo.stores.provenance import Provenance, config_hash, hash_file
 log = logging.getLogger(__name__)
 
 
+class ScaleFactors(StageConfig):
+    """Divisors of raw sensor counts. COMODO's MMEA values: a ±2 g accelerometer (16384
+    counts/g) and a ±2000 deg/s gyroscope (16.4 counts per deg/s). The UESTC-MMEA-CL
+    loader itself divides the accelerometer by 8192 (±4 g): a factor 2 in acceleration."""
+
+    acc: float = Field(16384.0, gt=0)
+    gyro: float = Field(16.4, gt=0)
+
+
 class ImuConfig(StageConfig):
     target_rate_hz: float | None = 200.0  # None: keep the native rate (e.g. MMEA)
     scale: Literal["none", "mmea"] = "none"
     resampler: Literal["polyphase", "reference"] = "polyphase"  # signal.RESAMPLERS
+    scale_factors: ScaleFactors = ScaleFactors()  # raw counts per g / per deg/s (scale: mmea)
+    units_check: Literal["reject", "error", "off"] = "reject"  # |acc| at rest must be ~1 g
+    gravity_tolerance: float = Field(0.25, gt=0)  # in g, around 1 g
     max_gap_s: float = 0.5
     min_duration_s: float = 1.0
     # 24 MB chunks of 6 float32 channels: 69 files for 100 h instead of 275 with 6 MB ones
@@ -88,7 +101,9 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
     paths = DatasetPaths(data_dir, dataset, storage_options or {})
     recs = read_table(paths.recordings, **paths.options)
     reader = make_adapter(adapter, root, dataset, options)
-    cleaning = Cleaning(cfg.target_rate_hz, cfg.max_gap_s, cfg.scale, cfg.min_duration_s, cfg.resampler)
+    cleaning = Cleaning(cfg.target_rate_hz, cfg.max_gap_s, cfg.scale, cfg.min_duration_s, cfg.resampler,
+                        counts=cfg.scale_factors.model_dump(), units_check=cfg.units_check,
+                        gravity_tolerance=cfg.gravity_tolerance)
     jobs = [Job(reader, rec, cleaning, None, paths.options) for rec in recs.iter_rows(named=True)]
     if cfg.scheduler is None:
         index, n_kept, n_rejected = _stream(cfg, paths, jobs, dataset)
@@ -101,7 +116,8 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
 def _provenance(cfg: ImuConfig, paths: DatasetPaths, first: Result) -> Provenance:
     return Provenance("imu", config_hash(output_config(cfg)), hash_file(paths.recordings, **paths.options),
                       details={"channels": first.channels, "units": first.units, "steps": first.steps,
-                               "target_rate_hz": cfg.target_rate_hz, "scale": cfg.scale})
+                               "target_rate_hz": cfg.target_rate_hz, "scale": cfg.scale,
+                               "scale_factors": cfg.scale_factors.model_dump()})
 
 
 def _store_layout(cfg: ImuConfig, channels: list[str], units: list[str]

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from comodo.pipeline import handoff, signal
+from comodo.pipeline import handoff, signal, units_check
 from comodo.pipeline.datasets.base import Reject
 from comodo.stores import fs
-from comodo.stores.errors import InputDataError
+from comodo.stores.errors import InputDataError, UnitsError
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,9 @@ class Cleaning:
     scale: str
     min_duration_s: float
     resampler: str = "polyphase"
+    counts: dict[str, float] | None = None  # counts per g / deg/s for raw counts
+    units_check: str = "reject"  # reject | error | off (ImuConfig)
+    gravity_tolerance: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ def process_one(job: Job) -> Result | Reject:
     try:
         imu = job.reader.load_imu(job.rec)
         segments, units, report = signal.process(imu, cfg.target_rate_hz, cfg.max_gap_s, cfg.scale,
-                                                 cfg.resampler)
+                                                 cfg.resampler, cfg.counts)
+        check_units(cfg, rid, imu.units, imu.channels, units, segments)
     except InputDataError as err:
         return Reject("imu", rid, "recording", str(err))
     segments = [s for s in segments if len(s.values) / s.rate_hz >= cfg.min_duration_s]
@@ -81,3 +85,20 @@ def process_one(job: Job) -> Result | Reject:
                     fh.write(memoryview(values).cast("B"))
         segments = [signal.Segment(s.t0_s, s.rate_hz, s.values[:0]) for s in segments]
     return Result(rid, segments, lengths, imu.channels, units, report.steps, job.staged)
+
+
+def check_units(cfg: Cleaning, rid: str, raw_units: list[str], channels: list[str], units: list[str],
+                segments: list[signal.Segment]) -> None:
+    """Gravity at rest must read ~1 g (``units_check``); a reject or a ``UnitsError``."""
+    acc = [i for i, (c, u) in enumerate(zip(channels, units)) if u == "g" and c.lower().startswith("acc")]
+    if cfg.units_check == "off" or len(acc) != 3 or not segments:
+        return
+    longest = max(segments, key=lambda s: len(s.values))
+    from_counts = raw_units[acc[0]] == "count"
+    counts_per_g = (cfg.counts or signal.MMEA_COUNTS)["acc"] if from_counts else None
+    verdict = units_check.gravity_check(longest.values[:, acc], longest.rate_hz, cfg.gravity_tolerance,
+                                        counts_per_g)
+    if verdict is None or verdict.ok:
+        return
+    text = f"{rid}: units check failed: {verdict.message(cfg.gravity_tolerance)}"
+    raise (UnitsError if cfg.units_check == "error" else InputDataError)(text)

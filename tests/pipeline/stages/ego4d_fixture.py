@@ -32,12 +32,14 @@ def write_imu(path: Path, t_s: np.ndarray, values: np.ndarray) -> None:
 
 def make_dataset(root: Path, recordings: dict[str, tuple[str, str]], video_s: float = 12.0,
                  imu_start_s: float = 0.0, imu_rate: float = 100.0, fps: int = 10) -> None:
-    """recordings: uid -> (label, split). IMU: a 1 Hz sine per channel starting at imu_start_s."""
+    """recordings: uid -> (label, split). IMU: a 1 Hz sine per channel starting at imu_start_s,
+    plus gravity (9.80665 m/s^2) on accl_z so that the imu stage's units check passes."""
     lists: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for uid, (label, split) in recordings.items():
         write_video(root / "videos" / f"{uid}.mp4", int(video_s * fps), fps)
         t = imu_start_s + np.arange(int(video_s * imu_rate)) / imu_rate
         values = np.column_stack([np.sin(2 * np.pi * (1 + c) * 0.5 * t) for c in range(6)])
+        values[:, 2] += 9.80665
         write_imu(root / "imu" / f"{uid}.csv", t, values)
         lists[split].append(f"{uid}\t{label}")
     for split, lines in lists.items():
