@@ -102,16 +102,36 @@ def windows(
 
 @app.command("check-dataset")
 @cli_command
-def check_dataset(dataset: str = typer.Argument(..., help="name in params.yaml datasets:"),
-                  params: str = PARAMS_OPTION) -> None:
-    """Check that a dataset is configured and its raw folder has the expected layout."""
+def check_dataset(
+    dataset: str = typer.Argument(None, help="name in params.yaml datasets: (or --adapter/--root)"),
+    params: str = PARAMS_OPTION,
+    adapter: str = typer.Option(None, help="adapter name, to check a folder not in params.yaml"),
+    root: Path = typer.Option(None, help="the raw folder for --adapter"),
+    option: list[str] = typer.Option([], "--option", "-o", help="adapter option key=value (YAML value)"),
+    load: int = typer.Option(1, min=0, help="recordings whose IMU is read and checked"),
+) -> None:
+    """Say what a dataset's raw folder holds: recordings, splits, labels, rejects, IMU units."""
+    import yaml
+
+    from comodo.pipeline.datasets.describe import describe
     from comodo.pipeline.stages.ingest import make_adapter
 
-    entry = dataset_entry(read_params(params), dataset, params)
-    reader = make_adapter(entry.adapter, entry.root, dataset, entry.options)
-    recs, rejects = reader.scan()
-    typer.echo(f"{dataset}: adapter {entry.adapter} at {entry.root}: "
-               f"{len(recs)} recordings, {len(rejects)} rejected")
+    if adapter is None:
+        if dataset is None:
+            raise ConfigError("check-dataset needs a dataset name from params.yaml, or --adapter and --root")
+        entry = dataset_entry(read_params(params), dataset, params)
+        adapter, folder, options = entry.adapter, entry.root, dict(entry.options)
+    elif root is None:
+        raise ConfigError("check-dataset --adapter needs --root, the dataset's raw folder")
+    else:
+        folder, options = str(root), {}
+    for pair in option:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--option {pair!r}: expected key=value, e.g. --option split=random")
+        options[key.strip()] = yaml.safe_load(value)
+    for line in describe(make_adapter(adapter, folder, dataset or adapter, options), load):
+        typer.echo(line)
 
 
 @app.command()

@@ -50,9 +50,12 @@ class GravityVerdict:
 
 
 def quiet_magnitudes(acc_g: np.ndarray, rate_hz: float, window_s: float = 1.0) -> np.ndarray:
-    """The acceleration magnitudes of the quietest quarter of ``window_s`` windows (flat)."""
+    """The acceleration magnitudes of the quietest quarter of ``window_s`` windows (flat);
+    a clip shorter than four windows (but of 32 samples or more) is cut in four."""
     n_total = len(acc_g)  # acc_g: (T, 3)
     per = max(int(round(window_s * rate_hz)), 2)
+    if n_total < 4 * per and n_total >= 32:  # a short clip: four windows of at least 8 samples
+        per = n_total // 4
     n_windows = n_total // per
     if n_windows == 0:
         return np.zeros(0)
@@ -64,9 +67,10 @@ def quiet_magnitudes(acc_g: np.ndarray, rate_hz: float, window_s: float = 1.0) -
 
 def gravity_check(acc_g: np.ndarray, rate_hz: float, tolerance: float = 0.25,
                   counts_per_g: float | None = None, match_within: float = 0.15) -> GravityVerdict | None:
-    """Judge one recording's accelerometer (T, 3) in g at ``rate_hz``; None when it is
-    shorter than one 1 s window (nothing to judge). ``counts_per_g`` is the divisor applied
-    to raw counts, when the source was counts (it names the factor in the cause)."""
+    """Judge one recording's accelerometer (T, 3) in g at ``rate_hz``; None when it has
+    fewer than 32 samples and is shorter than one 1 s window (nothing to judge).
+    ``counts_per_g`` is the divisor applied to raw counts, when the source was counts (it
+    names the factor in the cause)."""
     magnitudes = quiet_magnitudes(np.asarray(acc_g, dtype=np.float64), rate_hz)
     magnitudes = magnitudes[np.isfinite(magnitudes)]
     if magnitudes.size == 0:

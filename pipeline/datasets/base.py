@@ -133,6 +133,10 @@ class DatasetAdapter(ABC):
     def load_imu(self, rec: dict[str, Any]) -> ImuData:
         """Read one recording's raw IMU (a row of recordings.parquet as a dict)."""
 
+    def inventory(self) -> list[str]:
+        """Lines on the layout's own lists (split files, label counts) for check-dataset."""
+        return []
+
     def require(self, path: Path, what: str) -> Path:
         """Fail with what was looked for and what was found when a layout file is missing."""
         if not path.exists():

@@ -16,6 +16,7 @@ windows are dropped later by the windows stage (``windows.min_windows_per_class`
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,11 @@ class Ego4D(DatasetAdapter):
         return {uid: (label, splits[uid]) for uid, label in labels.items()}
 
     def scan(self) -> tuple[list[Recording], list[Reject]]:
-        video_dir = self.require(self.root / self.options.get("video_dir", "videos"), "video folder")
-        imu_dir = self.require(self.root / self.options.get("imu_dir", "imu"), "IMU folder")
+        video_dir = self.root / self.options.get("video_dir", "videos")
+        imu_dir = self.root / self.options.get("imu_dir", "imu")
+        if video_dir.is_dir() or imu_dir.is_dir() or not any(self.root.glob("*.txt")):
+            self.require(video_dir, "video folder")  # a folder of split lists only: listed uids
+            self.require(imu_dir, "IMU folder")  # without files are rejects, one by one
         listed = sorted(self._labels_and_splits().items())
         keys = [((uid, label, split), uid) for uid, (label, split) in listed]
         return self.probe_each(keys, partial(self._recording, video_dir, imu_dir))
@@ -83,6 +87,12 @@ class Ego4D(DatasetAdapter):
 
     def load_imu(self, rec: dict[str, Any]) -> ImuData:
         return read_imu_csv(rec["imu_path"])
+
+    def inventory(self) -> list[str]:
+        listed = self._labels_and_splits().values()
+        splits, labels = Counter(s for _, s in listed), Counter(label for label, _ in listed)
+        return [f"listed: {len(listed)} uids ({', '.join(f'{s} {n}' for s, n in sorted(splits.items()))}), "
+                f"{len(labels)} labels"]
 
 
 def _peek_rate(path: Path, n_rows: int = 256) -> float:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,15 @@ class Mmea(DatasetAdapter):
         if mode != "files":
             assign_splits(recs, self.opts, mode)
         return recs, rejects
+
+    def inventory(self) -> list[str]:
+        lists = self.split_lists()
+        listed = self._listed()
+        splits = Counter(listed.values())
+        classes = {key.split("/")[0] for key in listed}
+        counts = ", ".join(f"{s} {splits[s]}" for s in SPLITS if s in splits)
+        return [f"split lists: {', '.join(p.name for p in lists.values()) or 'none'}: "
+                f"{counts} clips, {len(classes)} classes"]
 
     def _recording(self, key: str, split: str) -> Recording:
         folder, clip = key.split("/", 1)

@@ -100,5 +100,7 @@ def check_units(cfg: Cleaning, rid: str, raw_units: list[str], channels: list[st
                                         counts_per_g)
     if verdict is None or verdict.ok:
         return
-    text = f"{rid}: units check failed: {verdict.message(cfg.gravity_tolerance)}"
-    raise (UnitsError if cfg.units_check == "error" else InputDataError)(text)
+    text = f"units check failed: {verdict.message(cfg.gravity_tolerance)}"
+    if cfg.units_check == "error":
+        raise UnitsError(f"imu: recording {rid}: {text}; or set imu.units_check: reject (or off)")
+    raise InputDataError(text)

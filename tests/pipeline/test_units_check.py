@@ -58,6 +58,8 @@ def test_tolerance_is_configurable():
     assert gravity_check(acc, 200.0, tolerance=0.3).ok
 
 
-def test_shorter_than_one_window_is_not_judged():
-    assert gravity_check(np.ones((100, 3)), 200.0) is None
+def test_a_short_clip_is_cut_in_four_and_a_tiny_one_is_not_judged():
+    short = _walk_then_rest(seconds=0.4)  # 80 samples, at rest (the bounce ends at 0.3 s)
+    assert gravity_check(short, 200.0).n_quiet == 20
+    assert gravity_check(np.ones((31, 3)), 200.0) is None
     assert likely_cause(-1.0, None) == (None, "")

@@ -20,6 +20,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def real_formats(shared_data: Path) -> Path:
+    """Real files in the datasets' own formats (real-formats/README.md, MANIFEST.tsv)."""
+    folder = shared_data / "real-formats"
+    if not folder.is_dir():
+        pytest.skip(f"real-format files not found at {folder}")
+    return folder
+
+
 def write_video(path: Path, seconds: float = 1.0, fps: int = 10, size: tuple[int, int] = (32, 24),
                 codec: str = "mpeg4") -> Path:
     """A tiny real video file (moving gradient) that PyAV and the features stage can decode."""

@@ -7,7 +7,7 @@ import pytest
 
 from comodo.pipeline.datasets.mmea import Mmea, clip_key
 from comodo.pipeline.registry import DATASETS
-from comodo.stores.errors import InputDataError, LayoutError
+from comodo.stores.errors import InputDataError, LayoutError, RejectLimitError
 
 CLIPS = {"1_upstairs": ["1_upstairs_2020_12_28_15_44_31", "1_upstairs_2020_12_28_15_45_02"],
          "32_watch_TV": ["32_watch_TV_2021_01_03_10_00_00", "32_watch_TV_2021_01_03_10_01_00"]}
@@ -110,3 +110,77 @@ def test_header_row_is_skipped(tmp_path, make_video):
 def test_clip_key_parsing():
     assert clip_key("/data/video/3_walk/3_walk_x.mp4") == "3_walk/3_walk_x"
     assert clip_key("walk/3_walk_x") is None
+
+
+def _sensor_at(root: Path, counts_per_g: float) -> None:
+    """Every clip: a still sensor, gravity on z as ``counts_per_g`` counts, gyro 0."""
+    for path in (root / "sensor").glob("*/*.csv"):
+        rows = np.tile([0, 0, int(counts_per_g), 0, 0, 0], (100, 1))  # 4 s at 25 Hz
+        path.write_text("\n".join(",".join(map(str, r)) for r in rows))
+
+
+def _ingest_and_imu(root: Path, data: Path, **imu_settings):
+    from comodo.pipeline.stages import imu, ingest
+
+    options = {"probe_video": False}
+    ingest.run(ingest.IngestConfig(), data, "mmea", "mmea", str(root), options)
+    cfg = imu.ImuConfig(workers=1, scale="mmea", target_rate_hz=None, **imu_settings)
+    return imu.run(cfg, data, "mmea", "mmea", str(root), options)
+
+
+def test_a_4g_sensor_divided_by_16384_is_rejected_with_the_factor_to_use(tmp_path, make_video):
+    root = _fixture(tmp_path / "mmea", make_video)
+    _sensor_at(root, 8192)
+    with pytest.raises(RejectLimitError, match="imu for dataset mmea: rejected 4 of 4"):
+        _ingest_and_imu(root, tmp_path / "data")
+    import polars as pl
+
+    reasons = pl.read_parquet(tmp_path / "data/mmea/rejects/imu.parquet")["reason"].to_list()
+    assert len(reasons) == 4
+    assert "is 0.5 g" in reasons[0]
+    assert ("counts scaled by 16384 but the sensor looks like ±4 g: try imu.scale_factors.acc: 8192"
+            in reasons[0])
+
+
+def test_scale_factors_setting_converts_counts_of_a_4g_sensor(tmp_path, make_video):
+    from comodo.stores.chunked import ChunkedStore
+
+    root = _fixture(tmp_path / "mmea", make_video)
+    _sensor_at(root, 8192)
+    summary = _ingest_and_imu(root, tmp_path / "data", scale_factors={"acc": 8192, "gyro": 16.4})
+    assert (summary.kept, summary.rejected) == (4, 0)
+    store = ChunkedStore.open(str(tmp_path / "data/mmea/imu.zarr"))
+    z = store.array("imu")[:, 2]
+    assert np.allclose(z, 1.0) and store.group.attrs["units"][:3] == ["g"] * 3
+
+
+def test_release_split_lists_are_read_as_shipped(tmp_path, make_video):
+    root = _fixture(tmp_path / "mmea", make_video)
+    (root / "mydataset_train.txt").write_text(
+        "yourdataset_path/data/1_upstairs/1_upstairs_2020_12_28_15_44_31 418 50 0\r\n"
+        "yourdataset_path/data/32_watch_TV/32_watch_TV_2021_01_03_10_00_00 343 50 31")
+    (root / "mydataset_test.txt").write_text(
+        "yourdataset_path/data/1_upstairs/1_upstairs_2020_12_28_15_45_02 418 50 0")
+    recs, rejects = Mmea(root, probe_video=False).scan()
+    assert rejects == []
+    assert {r.recording_id: r.split for r in recs} == {
+        "1_upstairs/1_upstairs_2020_12_28_15_44_31": "train",
+        "32_watch_TV/32_watch_TV_2021_01_03_10_00_00": "train",
+        "1_upstairs/1_upstairs_2020_12_28_15_45_02": "test"}
+
+
+def test_a_release_label_that_is_not_the_class_number_minus_one_is_an_error(tmp_path, make_video):
+    root = _fixture(tmp_path / "mmea", make_video)
+    (root / "mydataset_train.txt").write_text(
+        "yourdataset_path/data/1_upstairs/1_upstairs_2020_12_28_15_44_31 418 50 1\n")
+    with pytest.raises(InputDataError, match=r"mydataset_train\.txt:1: label 1 does not match class folder "
+                                             r"1_upstairs \(labels are 0-based: expected 0\)"):
+        Mmea(root).scan()
+
+
+def test_both_list_names_for_one_split_is_a_layout_error(tmp_path, make_video):
+    root = _fixture(tmp_path / "mmea", make_video)
+    (root / "train.txt").write_text("1_upstairs/1_upstairs_2020_12_28_15_44_31\n")
+    (root / "mydataset_train.txt").write_text("1_upstairs/1_upstairs_2020_12_28_15_44_31\n")
+    with pytest.raises(LayoutError, match="keep one list per split"):
+        Mmea(root).scan()
