@@ -109,6 +109,7 @@ def check_dataset(
     root: Path = typer.Option(None, help="the raw folder for --adapter"),
     option: list[str] = typer.Option([], "--option", "-o", help="adapter option key=value (YAML value)"),
     load: int = typer.Option(1, min=0, help="recordings whose IMU is read and checked"),
+    quiet_cv: float = typer.Option(0.05, help="units check: at rest when std/mean of |acc| <= this"),
 ) -> None:
     """Say what a dataset's raw folder holds: recordings, splits, labels, rejects, IMU units."""
     import yaml
@@ -130,7 +131,7 @@ def check_dataset(
         if not sep:
             raise ConfigError(f"--option {pair!r}: expected key=value, e.g. --option split=random")
         options[key.strip()] = yaml.safe_load(value)
-    for line in describe(make_adapter(adapter, folder, dataset or adapter, options), load):
+    for line in describe(make_adapter(adapter, folder, dataset or adapter, options), load, quiet_cv=quiet_cv):
         typer.echo(line)
 
 

@@ -3,7 +3,9 @@
 The imu stage converts every recording to g and deg/s; a wrong declared unit or a wrong
 counts-per-g factor scales the whole recording by a constant. ``gravity_check`` measures the
 median accelerometer magnitude over the recording's quiet stretches (the 1 s windows whose
-magnitude varies least: the lowest quarter by standard deviation) and compares it with 1 g.
+magnitude varies by at most ``quiet_cv``, 5 %, of its mean: a scale-free test) and compares
+it with 1 g. A recording without a quiet stretch (a short trial in motion throughout, as
+most UTD-MHAD trials are) is not judged.
 When it is off, the ratio is matched against the usual mistakes so that the message can name
 the likely cause (a ±4 g sensor divided by 16384 reads 0.5 g; m/s^2 declared as g reads 9.81 g;
 mg declared as g reads 1000 g).
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 G = 9.80665
-QUIET_QUANTILE = 0.25  # the quietest quarter of the 1 s windows counts as "at rest"
+QUIET_CV = 0.05  # a window is "at rest" when std/mean of its |acc| is at most this
 
 # (ratio of the measured median to 1 g, what usually causes it) for values declared in units
 CAUSES: tuple[tuple[float, str], ...] = (
@@ -49,9 +51,10 @@ class GravityVerdict:
         return f"{found}, {expected}: {cause}"
 
 
-def quiet_magnitudes(acc_g: np.ndarray, rate_hz: float, window_s: float = 1.0) -> np.ndarray:
-    """The acceleration magnitudes of the quietest quarter of ``window_s`` windows (flat);
-    a clip shorter than four windows (but of 32 samples or more) is cut in four."""
+def quiet_magnitudes(acc_g: np.ndarray, rate_hz: float, window_s: float = 1.0,
+                     quiet_cv: float = QUIET_CV) -> np.ndarray:
+    """The acceleration magnitudes of the ``window_s`` windows at rest (flat); a clip
+    shorter than four windows (but of 32 samples or more) is cut in four."""
     n_total = len(acc_g)  # acc_g: (T, 3)
     per = max(int(round(window_s * rate_hz)), 2)
     if n_total < 4 * per and n_total >= 32:  # a short clip: four windows of at least 8 samples
@@ -60,18 +63,19 @@ def quiet_magnitudes(acc_g: np.ndarray, rate_hz: float, window_s: float = 1.0) -
     if n_windows == 0:
         return np.zeros(0)
     magnitude = np.linalg.norm(acc_g[: n_windows * per], axis=1).reshape(n_windows, per)  # (W, per)
-    spread = magnitude.std(axis=1)  # (W,)
-    quiet = spread <= np.quantile(spread, QUIET_QUANTILE)
-    return magnitude[quiet].ravel()
+    mean = magnitude.mean(axis=1)  # (W,)
+    quiet = magnitude.std(axis=1) <= quiet_cv * np.abs(mean)  # (W,)
+    return magnitude[quiet & (mean > 0)].ravel()
 
 
 def gravity_check(acc_g: np.ndarray, rate_hz: float, tolerance: float = 0.25,
-                  counts_per_g: float | None = None, match_within: float = 0.15) -> GravityVerdict | None:
-    """Judge one recording's accelerometer (T, 3) in g at ``rate_hz``; None when it has
-    fewer than 32 samples and is shorter than one 1 s window (nothing to judge).
+                  counts_per_g: float | None = None, match_within: float = 0.15,
+                  quiet_cv: float = QUIET_CV) -> GravityVerdict | None:
+    """Judge one recording's accelerometer (T, 3) in g at ``rate_hz``; None when it has no
+    quiet window (or fewer than 32 samples and less than one 1 s window): nothing to judge.
     ``counts_per_g`` is the divisor applied to raw counts, when the source was counts (it
     names the factor in the cause)."""
-    magnitudes = quiet_magnitudes(np.asarray(acc_g, dtype=np.float64), rate_hz)
+    magnitudes = quiet_magnitudes(np.asarray(acc_g, dtype=np.float64), rate_hz, quiet_cv=quiet_cv)
     magnitudes = magnitudes[np.isfinite(magnitudes)]
     if magnitudes.size == 0:
         return None

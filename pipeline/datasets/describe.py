@@ -21,7 +21,8 @@ from comodo.pipeline.datasets.common import estimate_rate
 from comodo.stores.errors import ComodoError
 
 
-def describe(adapter: DatasetAdapter, n_load: int = 1, tolerance: float = 0.25) -> list[str]:
+def describe(adapter: DatasetAdapter, n_load: int = 1, tolerance: float = 0.25,
+             quiet_cv: float = units_check.QUIET_CV) -> list[str]:
     """Lines saying what ``adapter`` found under its root (first line: the counts)."""
     recs, rejects = adapter.scan()
     lines = [f"{adapter.dataset}: adapter {adapter.name} at {adapter.root}: "
@@ -31,7 +32,7 @@ def describe(adapter: DatasetAdapter, n_load: int = 1, tolerance: float = 0.25) 
         lines += _recording_lines(recs)
     lines += _reject_lines(rejects)
     for rec in recs[:n_load]:
-        lines.append(imu_line(adapter, rec, tolerance))
+        lines.append(imu_line(adapter, rec, tolerance, quiet_cv))
     return lines
 
 
@@ -62,7 +63,7 @@ def _reject_lines(rejects: list[Reject]) -> list[str]:
     return [f"  rejected {n}x: {example[key][:200]}" for key, n in groups.most_common(3)]
 
 
-def imu_line(adapter: DatasetAdapter, rec: Recording, tolerance: float) -> str:
+def imu_line(adapter: DatasetAdapter, rec: Recording, tolerance: float, quiet_cv: float) -> str:
     """One recording's IMU: shape, units, rate, span and the units check."""
     try:
         imu = adapter.load_imu(asdict(rec))
@@ -77,8 +78,9 @@ def imu_line(adapter: DatasetAdapter, rec: Recording, tolerance: float) -> str:
     if len(acc) != 3:
         return f"{head}; units check: not applicable (no accelerometer in physical units)"
     counts = signal.MMEA_COUNTS["acc"] if imu.units[acc[0]] == "count" else None
-    verdict = units_check.gravity_check(imu.values[:, acc] * factors[acc], rate, tolerance, counts)
+    verdict = units_check.gravity_check(imu.values[:, acc] * factors[acc], rate, tolerance, counts,
+                                        quiet_cv=quiet_cv)
     if verdict is None:
-        return f"{head}; units check: too short to judge (< 1 s)"
+        return f"{head}; units check: not judged (no window at rest, or under 32 samples)"
     scaled = f" (counts / {counts:g})" if counts else ""
     return f"{head}; units check{scaled}: {'ok' if verdict.ok else 'FAILED'}, {verdict.message(tolerance)}"

@@ -62,6 +62,7 @@ class ImuConfig(StageConfig):
     scale_factors: ScaleFactors = ScaleFactors()  # raw counts per g / per deg/s (scale: mmea)
     units_check: Literal["reject", "error", "off"] = "reject"  # |acc| at rest must be ~1 g
     gravity_tolerance: float = Field(0.25, gt=0)  # in g, around 1 g
+    quiet_cv: float = Field(0.05, gt=0)  # "at rest": a 1 s window whose |acc| std/mean is at most this
     max_gap_s: float = 0.5
     min_duration_s: float = 1.0
     # 24 MB chunks of 6 float32 channels: 69 files for 100 h instead of 275 with 6 MB ones
@@ -103,7 +104,7 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
     reader = make_adapter(adapter, root, dataset, options)
     cleaning = Cleaning(cfg.target_rate_hz, cfg.max_gap_s, cfg.scale, cfg.min_duration_s, cfg.resampler,
                         counts=cfg.scale_factors.model_dump(), units_check=cfg.units_check,
-                        gravity_tolerance=cfg.gravity_tolerance)
+                        gravity_tolerance=cfg.gravity_tolerance, quiet_cv=cfg.quiet_cv)
     jobs = [Job(reader, rec, cleaning, None, paths.options) for rec in recs.iter_rows(named=True)]
     if cfg.scheduler is None:
         index, n_kept, n_rejected = _stream(cfg, paths, jobs, dataset)

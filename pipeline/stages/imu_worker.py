@@ -15,6 +15,7 @@ import numpy as np
 
 from comodo.pipeline import handoff, signal, units_check
 from comodo.pipeline.datasets.base import Reject
+from comodo.pipeline.units_check import QUIET_CV
 from comodo.stores import fs
 from comodo.stores.errors import InputDataError, UnitsError
 
@@ -33,6 +34,7 @@ class Cleaning:
     counts: dict[str, float] | None = None  # counts per g / deg/s for raw counts
     units_check: str = "reject"  # reject | error | off (ImuConfig)
     gravity_tolerance: float = 0.25
+    quiet_cv: float = QUIET_CV
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def check_units(cfg: Cleaning, rid: str, raw_units: list[str], channels: list[st
     from_counts = raw_units[acc[0]] == "count"
     counts_per_g = (cfg.counts or signal.MMEA_COUNTS)["acc"] if from_counts else None
     verdict = units_check.gravity_check(longest.values[:, acc], longest.rate_hz, cfg.gravity_tolerance,
-                                        counts_per_g)
+                                        counts_per_g, quiet_cv=cfg.quiet_cv)
     if verdict is None or verdict.ok:
         return
     text = f"units check failed: {verdict.message(cfg.gravity_tolerance)}"

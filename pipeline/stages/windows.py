@@ -36,6 +36,9 @@ class WindowsConfig(StageConfig):
     window_s: float = 5.0
     whole_length: int | None = None  # samples per window in whole mode; None: longest recording
     min_windows_per_class: int = 0
+    # keep only these IMU channels, in this order (e.g. [acc_x, acc_y, acc_z] to pair with an
+    # accelerometer-only dataset); None: all of imu.zarr's channels
+    channels: list[str] | None = None
     # 24 MB chunks of 5 s 6-channel windows: 72 files for 100 h instead of 288 (each new file
     # cost ext4 ~1.4 ms here; the stage 1.4-1.9 s against 1.7-2.3 s); training reads them in
     # pieces of its own (training.loader.load_rows), not by chunk
@@ -89,22 +92,26 @@ def _index_frame(rows: pl.DataFrame, classes: list[str]) -> pl.DataFrame:
 
 def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, rows: pl.DataFrame,
                  n_per: int, rate: float, classes: list[str]) -> None:
-    channels = imu.group.attrs["channels"]
+    all_channels = list(imu.group.attrs["channels"])
+    keep = _kept_channels(cfg.channels, all_channels, paths.imu_store)
+    kept = range(len(all_channels)) if keep is None else keep
+    channels = [all_channels[i] for i in kept]
+    units = [imu.group.attrs["units"][i] for i in kept]
     prov = Provenance("windows", config_hash(output_config(cfg)), hash_file(paths.imu_index, **paths.options),
                       details={"imu_config_hash": imu.provenance.config_hash, "rate_hz": rate,
                                "window_s": cfg.window_s, "mode": cfg.mode, "channels": channels,
-                               "units": imu.group.attrs["units"]})
+                               "units": units})
     store = ChunkedStore.create(  # a store smaller than one chunk is one chunk of its size, not padded
         paths.windows_store, len(rows), min(cfg.chunk_rows, len(rows)),
         {"imu": ArraySpec((len(channels), n_per), "float32", cfg.codec)}, prov,
         index="../windows.parquet",
-        attrs={"channels": channels, "units": imu.group.attrs["units"], "rate_hz": rate,
+        attrs={"channels": channels, "units": units, "rate_hz": rate,
                "window_s": cfg.window_s if cfg.mode == "tile" else n_per / rate, "classes": classes},
         storage_options=paths.options,
     )
     spans = list(zip(rows["sample_start"].to_list(), rows["n_valid"].to_list()))
-    jobs = [_ChunksJob(paths.windows_store, paths.imu_store, paths.options, len(channels), n_per,
-                       {c: spans[store.chunk_slice(c)] for c in group}, cfg.direct_io)
+    jobs = [_ChunksJob(paths.windows_store, paths.imu_store, paths.options, len(all_channels), n_per,
+                       {c: spans[store.chunk_slice(c)] for c in group}, cfg.direct_io, keep)
             for group in chunk_groups(store.pending_chunks(), cfg.workers)]
     if cfg.scheduler is None:  # reads, copies and writes: threads, no process to start
         map_threads(_write_chunks, jobs, cfg.workers, desc="windows", unit="job")
@@ -123,6 +130,7 @@ class _ChunksJob:
     n_per: int
     chunks: dict[int, list[tuple[int, int]]]
     direct_io: bool = False
+    keep: tuple[int, ...] | None = None  # the imu.zarr channels written, in order; None: all
 
 
 def _write_chunks(job: _ChunksJob) -> None:
@@ -136,7 +144,8 @@ def _write_chunks(job: _ChunksJob) -> None:
              for chunk, s in job.chunks.items()}
     most = max((len(s) for s in job.chunks.values()), default=0)
     widest = max((hi - lo for lo, hi in spans.values()), default=0)
-    buffer = aligned_empty((most, job.n_channels, job.n_per), np.float32)  # written as it is
+    width = job.n_channels if job.keep is None else len(job.keep)
+    buffer = aligned_empty((most, width, job.n_per), np.float32)  # written as it is
     samples = np.empty((widest, job.n_channels), np.float32)
     for chunk, windows in job.chunks.items():
         lo, hi = spans[chunk]
@@ -145,9 +154,21 @@ def _write_chunks(job: _ChunksJob) -> None:
         for k, n, start, n_valid in _runs(windows, job.n_per):
             # k..k+n: n windows of n_valid samples back to back from ``start``
             span = rows[start - lo : start - lo + n * n_valid].reshape(n, n_valid, job.n_channels)
+            span = span if job.keep is None else span[:, :, job.keep]
             block[k : k + n, :, :n_valid] = span.transpose(0, 2, 1)
             block[k : k + n, :, n_valid:] = 0.0  # zero padding (whole mode)
         store.write_chunk(chunk, {"imu": block})
+
+
+def _kept_channels(wanted: list[str] | None, channels: list[str], store: str) -> tuple[int, ...] | None:
+    """Indices of ``wanted`` among imu.zarr's channels (None: all of them)."""
+    if wanted is None:
+        return None
+    missing = [c for c in wanted if c not in channels]
+    if missing or not wanted:
+        raise InputDataError(f"windows.channels {wanted}: {missing or 'none'} not in {store}'s channels "
+                             f"{channels}; list some of those")
+    return tuple(channels.index(c) for c in wanted)
 
 
 def _runs(windows: list[tuple[int, int]], n_per: int) -> list[tuple[int, int, int, int]]:

@@ -39,10 +39,14 @@ def test_mmea_release_lists_are_counted_even_without_the_sensor_files(real):
 
 
 def test_gopro_clips_pass_the_units_check(real):
-    result = runner.invoke(app, ["check-dataset", "--adapter", "gopro", "--root",
-                                 str(real / "gopro_gpmf/gopro__gpmf-parser/samples"), "--load", "2"])
+    folder = str(real / "gopro_gpmf/gopro__gpmf-parser/samples")
+    result = runner.invoke(app, ["check-dataset", "--adapter", "gopro", "--root", folder, "--load", "2"])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.count("units check: ok") == 2 and "200.0 Hz" in result.stdout
+    assert result.stdout.count("units check: ok") == 1 and "200.0 Hz" in result.stdout
+    assert "imu of max-heromode" in result.stdout and "not judged (no window at rest" in result.stdout
+    walking = runner.invoke(app, ["check-dataset", "--adapter", "gopro", "--root", folder, "--load", "2",
+                                  "--quiet-cv", "0.15"])
+    assert walking.stdout.count("units check: ok") == 2
 
 
 def test_adapter_without_root_and_bad_option_are_one_line_errors(tmp_path):

@@ -19,7 +19,7 @@ def _walk_then_rest(rate_hz: float = 200.0, seconds: float = 20.0, seed: int = 0
 def test_quiet_windows_read_one_g_while_moving_ones_do_not_count():
     acc = _walk_then_rest()
     quiet = quiet_magnitudes(acc, 200.0)
-    assert quiet.size == 5 * 200  # the quietest quarter of 20 one-second windows: the rest
+    assert quiet.size == 5 * 200  # the 5 one-second windows at rest of 20
     assert np.median(quiet) == pytest.approx(1.0, abs=0.01)
     assert np.median(np.linalg.norm(acc, axis=1)) > 1.05  # the plain median is pulled up
 
@@ -58,8 +58,14 @@ def test_tolerance_is_configurable():
     assert gravity_check(acc, 200.0, tolerance=0.3).ok
 
 
+def test_a_recording_in_motion_throughout_is_not_judged():
+    acc = _walk_then_rest(seconds=20.0)[:3000]  # the 15 s of bouncing only
+    assert quiet_magnitudes(acc, 200.0).size == 0 and gravity_check(acc, 200.0) is None
+
+
 def test_a_short_clip_is_cut_in_four_and_a_tiny_one_is_not_judged():
-    short = _walk_then_rest(seconds=0.4)  # 80 samples, at rest (the bounce ends at 0.3 s)
-    assert gravity_check(short, 200.0).n_quiet == 20
+    short = _walk_then_rest()[-80:]  # 0.4 s at rest: four windows of 20 samples
+    verdict = gravity_check(short, 200.0)
+    assert verdict.ok and verdict.n_quiet == 80
     assert gravity_check(np.ones((31, 3)), 200.0) is None
     assert likely_cause(-1.0, None) == (None, "")

@@ -123,11 +123,12 @@ def test_gopro_real_streams_have_their_own_clocks_and_declared_axes(real_formats
     assert tel.units == {"ACCL": "m/s^2", "GYRO": "rad/s"}
 
 
-@pytest.mark.parametrize(("stem", "n_rows", "acc_mean"), [
-    ("karma", 2588, [-0.43, -0.04, 9.71]),
-    ("max-heromode", 2108, [-0.06, 1.31, 9.70]),
+@pytest.mark.parametrize(("stem", "n_rows", "acc_mean", "quiet_cv"), [
+    ("karma", 2588, [-0.43, -0.04, 9.71], 0.05),
+    ("max-heromode", 2108, [-0.06, 1.31, 9.70], 0.15),  # a walk: no 1 s window at rest
 ])
-def test_gopro_real_imu_on_the_200hz_grid_reads_gravity_on_camera_z(real_formats, stem, n_rows, acc_mean):
+def test_gopro_real_imu_on_the_200hz_grid_reads_gravity_on_camera_z(real_formats, stem, n_rows, acc_mean,
+                                                                    quiet_cv):
     adapter = GoPro(real_formats / GOPRO)
     recs, rejects = adapter.scan()
     assert rejects == [] and sorted(r.recording_id for r in recs) == ["karma", "max-heromode"]
@@ -135,5 +136,7 @@ def test_gopro_real_imu_on_the_200hz_grid_reads_gravity_on_camera_z(real_formats
     assert imu.values.shape == (n_rows, 6) and np.diff(imu.t_s) == pytest.approx(0.005)
     np.testing.assert_allclose(imu.values[:, :3].mean(axis=0), acc_mean, atol=0.01)
     assert np.abs(imu.values[:, 3:]).mean() < 1.0  # rad/s of a handheld / gimbal camera
-    verdict = gravity_check(imu.values[:, :3] / G, 200.0)
+    verdict = gravity_check(imu.values[:, :3] / G, 200.0, quiet_cv=quiet_cv)
     assert verdict.ok and abs(verdict.median_g - 1.0) < 0.03
+    if quiet_cv > 0.05:
+        assert gravity_check(imu.values[:, :3] / G, 200.0) is None  # not judged at the default

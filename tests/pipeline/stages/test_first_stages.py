@@ -12,7 +12,7 @@ from ego4d_fixture import make_dataset
 
 from comodo.pipeline.stages import imu, imu_worker, ingest, windows
 from comodo.stores.chunked import ChunkedStore
-from comodo.stores.errors import RejectLimitError
+from comodo.stores.errors import InputDataError, RejectLimitError
 
 RECS = {"a": ("walk", "train"), "b": ("run", "train"), "c": ("walk", "test")}
 
@@ -204,3 +204,15 @@ def test_an_imu_worker_loads_no_table_store_or_config_library(tmp_path):
     out = subprocess.run([sys.executable, "-c", WORKER_PROBE, str(tmp_path / "job.pkl")],
                          capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == ""
+
+
+def test_windows_channels_keep_the_listed_imu_channels_in_order(tmp_path):
+    make_dataset(tmp_path / "raw", RECS)
+    _run_all(tmp_path / "raw", tmp_path / "data")
+    every = ChunkedStore.open(str(tmp_path / "data/tiny/windows.zarr")).array("imu")[:]
+    windows.run(windows.WindowsConfig(channels=["accl_z", "accl_x"]), tmp_path / "data", "tiny")
+    store = ChunkedStore.open(str(tmp_path / "data/tiny/windows.zarr"))
+    assert store.attrs["channels"] == ["accl_z", "accl_x"] and store.attrs["units"] == ["g", "g"]
+    np.testing.assert_array_equal(store.array("imu")[:], every[:, [2, 0]])
+    with pytest.raises(InputDataError, match=r"\['acc_x'\] not in .*imu.zarr's channels"):
+        windows.run(windows.WindowsConfig(channels=["acc_x"]), tmp_path / "data", "tiny")
