@@ -57,7 +57,7 @@ def _reject_lines(rejects: list[Reject]) -> list[str]:
     groups: Counter[str] = Counter()
     example: dict[str, str] = {}
     for r in rejects:
-        key = re.sub(r"(/\S+|\d+)", "#", r.reason)[:90]
+        key = re.sub(r"(/\S+|\d+)", "#", r.reason.replace(r.item, "<id>"))[:90]
         groups[key] += 1
         example.setdefault(key, f"{r.item}: {r.reason}")
     return [f"  rejected {n}x: {example[key][:200]}" for key, n in groups.most_common(3)]

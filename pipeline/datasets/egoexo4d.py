@@ -15,6 +15,8 @@ Expected files under ``root``::
                                  accl_z (m/s^2), gyro_x, gyro_y, gyro_z (rad/s); extra columns ignored
     takes/<take_name>/video.mp4  the egocentric (Aria RGB) video of the take
     annotations/splits.json      optional: {"take_uid_to_split": {uid: train|val|test}}
+    train.txt val.txt test.txt   instead of takes.json: COMODO's lists of
+                                 ``take_name<TAB>parent_task_name``, which also give the split
 
 A take folder named by ``take_uid`` instead of ``take_name`` is found too. The label is the
 take's ``parent_task_name`` (option ``label_field``, e.g. ``task_name`` for the finer activities);
@@ -40,6 +42,7 @@ Takes without an IMU CSV or video, empty CSVs and unreadable videos are rejected
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,7 +50,14 @@ import polars as pl
 
 from comodo.pipeline.datasets.aria_vrs import DEFAULT_STREAM, peek_vrs_rate, read_vrs_imu
 from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
-from comodo.pipeline.datasets.common import EGO4D_COLUMNS, estimate_rate, probe_video, read_imu_csv, to_extra
+from comodo.pipeline.datasets.common import (
+    EGO4D_COLUMNS,
+    estimate_rate,
+    probe_video,
+    read_imu_csv,
+    read_label_list,
+    to_extra,
+)
 from comodo.pipeline.datasets.readers import first_line, read_table
 from comodo.pipeline.datasets.splits import SPLITS, AdapterOptions, assign_splits, parse_options, resolve_mode
 from comodo.pipeline.registry import DATASETS
@@ -92,9 +102,13 @@ class EgoExo4D(DatasetAdapter):
             if not isinstance(takes, list) or not all(isinstance(t, dict) for t in takes):
                 raise LayoutError(f"{source}: expected a list of take objects (or {{'takes': [...]}}), "
                                   f"found {type(takes).__name__}")
-        else:
+        elif (self.root / "takes.csv").is_file() or not self._listed():
             source = self.require(self.root / "takes.csv", "takes.json or takes.csv")
             takes = list(read_table(source).iter_rows(named=True))
+        else:  # split lists only: each line names a take and its label
+            source = self.root / "train.txt"
+            takes = [{"take_uid": name, "take_name": name, self.opts.label_field: label}
+                     for name, (label, _) in self._listed().items()]
         need = {"take_uid", self.opts.label_field}
         for number, take in enumerate(takes):
             if not need <= set(take):
@@ -102,10 +116,31 @@ class EgoExo4D(DatasetAdapter):
                                   f"found fields {sorted(take)[:12]}")
         return takes
 
+    def _listed(self) -> dict[str, tuple[str, str]]:
+        """take_name -> (label, split) from COMODO's lists (train/val/test.txt of
+        ``take_name<TAB>parent_task_name``), used when there is no takes.json or takes.csv."""
+        if (self.root / "takes.json").is_file() or (self.root / "takes.csv").is_file():
+            return {}
+        out: dict[str, tuple[str, str]] = {}
+        for split in SPLITS:
+            path = self.root / f"{split}.txt"
+            if path.is_file():
+                out.update({name: (label, split) for name, label in read_label_list(path).items()})
+        return out
+
+    def inventory(self) -> list[str]:
+        if self.opts.recordings == "vrs_files":
+            return []
+        takes, splits = self.takes(), self._splits()
+        labels = {str(t.get(self.opts.label_field)) for t in takes}
+        counts = Counter(splits.get(str(t["take_uid"]), "unassigned") for t in takes)
+        return [f"takes: {len(takes)} ({', '.join(f'{s} {n}' for s, n in sorted(counts.items()))}), "
+                f"{len(labels)} labels ({self.opts.label_field})"]
+
     def _splits(self) -> dict[str, str]:
         path = self.root / "annotations" / "splits.json"
         if not path.is_file():
-            return {}
+            return {name: split for name, (_, split) in self._listed().items()}
         try:
             mapping = json.loads(path.read_text(encoding="utf-8")).get("take_uid_to_split")
         except (json.JSONDecodeError, AttributeError) as err:

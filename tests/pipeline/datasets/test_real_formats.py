@@ -140,3 +140,18 @@ def test_gopro_real_imu_on_the_200hz_grid_reads_gravity_on_camera_z(real_formats
     assert verdict.ok and abs(verdict.median_g - 1.0) < 0.03
     if quiet_cv > 0.05:
         assert gravity_check(imu.values[:, :3] / G, 200.0) is None  # not judged at the default
+
+
+def test_egoexo4d_comodo_list_names_takes_labels_and_split_without_takes_json(real_formats):
+    from comodo.pipeline.datasets.egoexo4d import EgoExo4D
+
+    adapter = EgoExo4D(real_formats / "egoexo4d/Breezelled__COMODO/dataset/EgoExo4D")
+    takes = adapter.takes()
+    assert len(takes) == 3495
+    assert takes[0] == {"take_uid": "uniandes_bouldering_026_31", "take_name": "uniandes_bouldering_026_31",
+                        "parent_task_name": "Rock Climbing"}
+    assert len({t["parent_task_name"] for t in takes}) == 8
+    assert set(adapter._splits().values()) == {"train"}
+    recs, rejects = adapter.scan()  # no take folders here: each take is a reject naming what it looked for
+    assert recs == [] and len(rejects) == 3495
+    assert "no IMU file (imu.csv or *_noimagestreams.vrs)" in rejects[0].reason
