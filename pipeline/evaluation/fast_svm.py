@@ -1,60 +1,63 @@
-"""The SVM protocol of ``svm.py`` with the same answers in a fraction of the time.
+"""The SVM protocols of ``svm.py`` with the same answers in a fraction of the time.
 
-A plain ``GridSearchCV(make_pipeline(Normalizer(), StandardScaler(), SVC(probability=True)))``
-fits 9 C values x 5 folds, and every ``probability=True`` fit runs five more internal fits for
-Platt scaling. Three things make the same search cheaper without changing its result:
+A plain ``GridSearchCV`` of ``SVC(probability=True)`` fits 9 C values x 5 folds, and every
+``probability=True`` fit runs five more internal fits for Platt scaling. Three things make
+the same search cheaper without changing its result:
 
-1. The grid search scores accuracy, which comes from the decision function: Platt scaling
-   cannot change it (libsvm trains the same machine and then calibrates), so the search runs
-   with ``probability=False``. Only the final refit computes probabilities.
+1. The grid search scores accuracy, which comes from ``predict()``: libsvm trains the same
+   machine with or without Platt scaling (the calibration is extra fits beside it), so the
+   search runs with ``probability=False``. Only the final refit computes probabilities.
 2. ``gamma="scale"`` depends only on the training fold, so the RBF kernel of a fold is the
    same for every C. It is computed once per fold, exactly as ``SVC`` does
-   (``gamma = 1 / (n_features * X.var())`` on the standardised fold, ``1.0`` when the variance
-   is 0), and every C is fitted on it with ``kernel="precomputed"``.
+   (``gamma = 1 / (n_features * X.var())`` on the fold's float64 rows, ``1.0`` when the
+   variance is 0), and every C is fitted on it with ``kernel="precomputed"``.
 3. Folds run in threads (libsvm releases the GIL), so the kernels are shared, not copied.
 
 The best C is chosen like ``GridSearchCV``: highest mean fold accuracy, first C of the grid
-on ties. The final model is the plain ``rbf`` pipeline with ``probability=True`` and the
-same ``random_state``, i.e. the very model ``GridSearchCV(refit=True)`` would fit.
+on ties. The final model is then fitted by scikit-learn itself, the very estimator
+``GridSearchCV(refit=True)`` would fit (same C, same Platt seed), so probabilities and Acc@k
+equal the slow path's whenever the chosen C does.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.stats import rankdata
 from sklearn.metrics.pairwise import rbf_kernel
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import SVC
 
-from comodo.pipeline.evaluation.svm import C_GRID, MAX_TRAIN, TOP_K, rank_classes, stratified_cap
-from comodo.stores.errors import ConfigError
+from comodo.pipeline.evaluation.svm import (
+    C_GRID,
+    DIRECT_C,
+    MAX_TRAIN,
+    ReferenceModel,
+    comodo_facts,
+    comodo_pipeline,
+    n_folds_for,
+    platt_allowed,
+    rank_by_probability,
+    rank_classes,
+    reference_design,
+    reference_facts,
+    reference_svc,
+    score_model,
+    stratified_cap,
+)
+from comodo.pipeline.registry import Registry
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class SvmFit:
-    """The fitted protocol: final pipeline, chosen C and the grid's mean fold accuracies."""
-
-    model: Pipeline
-    best_c: float
-    cv_scores: dict[float, float]
-    n_folds: int
-    n_train: int
-
-    @property
-    def cv_acc(self) -> float:
-        return self.cv_scores[self.best_c]
+FastProtocol = Callable[..., dict[str, Any]]
+FAST_SVM_PROTOCOLS: Registry[FastProtocol] = Registry("svm protocol")
+Folds = Iterator[tuple[np.ndarray, np.ndarray]]
 
 
 def scale_gamma(x_train: np.ndarray) -> float:
@@ -63,46 +66,18 @@ def scale_gamma(x_train: np.ndarray) -> float:
     return 1.0 / (x_train.shape[1] * var) if var != 0 else 1.0
 
 
-@contextmanager
-def platt_allowed() -> Iterator[None]:
-    """Silence scikit-learn's deprecation of ``SVC(probability=True)``: it is the protocol."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*probability.*", category=FutureWarning)
-        yield
-
-
-def protocol_pipeline(c: float, seed: int, probability: bool = True) -> Pipeline:
-    """L2-normalise, standardise, RBF SVC(gamma="scale") with ``C=c``."""
-    return make_pipeline(Normalizer(), StandardScaler(),
-                         SVC(kernel="rbf", gamma="scale", C=c, probability=probability,
-                             random_state=seed))
-
-
-def n_folds_for(labels: np.ndarray) -> int:
-    """At most 5 stratified folds, fewer when the smallest class has fewer windows."""
-    counts = np.unique(labels, return_counts=True)[1]
-    n_folds = int(min(5, counts.min()))
-    if len(counts) < 2 or n_folds < 2:
-        raise ConfigError(
-            f"the SVM protocol needs >= 2 classes with >= 2 train windows each; got class "
-            f"counts {counts.tolist()}; add labelled train windows or drop the rare classes"
-        )
-    return n_folds
-
-
-def _fold_scores(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray,
-                 grid: tuple[float, ...]) -> list[float]:
-    """Accuracy on ``val`` of an RBF SVC per C, all sharing one precomputed kernel."""
-    prep = make_pipeline(Normalizer(), StandardScaler()).fit(x[train])
-    z_train = prep.transform(x[train]).astype(np.float64)  # (n_tr, d)
-    z_val = prep.transform(x[val]).astype(np.float64)  # (n_val, d)
+def kernel_scores(z_train: np.ndarray, y_train: np.ndarray, z_val: np.ndarray,
+                  y_val: np.ndarray, grid: tuple[float, ...]) -> list[float]:
+    """Accuracy on the val rows of an RBF SVC per C, all sharing one precomputed kernel."""
+    z_train = np.asarray(z_train, dtype=np.float64)  # (n_tr, d), as SVC converts it
+    z_val = np.asarray(z_val, dtype=np.float64)  # (n_val, d)
     gamma = scale_gamma(z_train)
     k_train = rbf_kernel(z_train, z_train, gamma=gamma)  # (n_tr, n_tr)
     k_val = rbf_kernel(z_val, z_train, gamma=gamma)  # (n_val, n_tr)
     scores = []
     for c in grid:
-        svc = SVC(kernel="precomputed", C=c).fit(k_train, y[train])
-        scores.append(float(np.mean(svc.predict(k_val) == y[val])))
+        svc = SVC(kernel="precomputed", C=c).fit(k_train, y_train)
+        scores.append(float(np.mean(svc.predict(k_val) == y_val)))
     return scores
 
 
@@ -113,69 +88,65 @@ def best_of_grid(scores: np.ndarray, grid: tuple[float, ...]) -> float:
     return float(grid[int(np.argmin(rank))])
 
 
-def fit_fast_svm(train_x: np.ndarray, train_y: np.ndarray, seed: int = 0, n_jobs: int = 2,
-                 grid: tuple[float, ...] = C_GRID, cap: int = MAX_TRAIN) -> SvmFit:
-    """Grid-search C on a stratified cap of the train windows, then refit with probabilities."""
-    keep = stratified_cap(train_y, cap, seed)
+def search_grid(fold_scores: Callable[[np.ndarray, np.ndarray], list[float]], folds: Folds,
+                n_jobs: int, grid: tuple[float, ...] = C_GRID) -> tuple[float, dict[float, float]]:
+    """Best C and the mean fold accuracy per C; ``fold_scores(train, val)`` per fold."""
+    per_fold = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(fold_scores)(tr, va) for tr, va in folds
+    )
+    scores = np.asarray(per_fold).T  # (n_candidates, n_folds)
+    cv = {float(c): float(m) for c, m in zip(grid, np.average(scores, axis=1), strict=True)}
+    return best_of_grid(scores, grid), cv
+
+
+@FAST_SVM_PROTOCOLS.register("reference")
+def fast_reference(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                   test_y: np.ndarray, seed: int = 0, n_jobs: int = 2) -> dict[str, Any]:
+    """``svm.reference_protocol``: the search on precomputed kernels, the refit by SVC."""
+    design = reference_design(train_x, train_y)
+    z, y = design.z, design.y
+    best_c, cv_acc = DIRECT_C, None
+    if design.grid:
+        folds = StratifiedKFold(n_splits=5).split(z, y)  # GridSearchCV's cv=5 for a classifier
+        best_c, cv = search_grid(
+            lambda tr, va: kernel_scores(z[tr], y[tr], z[va], y[va], C_GRID), folds, n_jobs)
+        cv_acc = cv[best_c]
+    with platt_allowed():
+        svc = reference_svc(best_c, seed, design.grid).fit(z, y)
+    log.info("fast svm (reference): C=%g, %s, %d windows", best_c,
+             "grid" if design.grid else "small-data branch", len(y))
+    return score_model(ReferenceModel(design.scaler, svc), rank_by_probability, test_x, test_y,
+                       reference_facts(design, best_c, cv_acc))
+
+
+def _comodo_fold(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray
+                 ) -> list[float]:
+    """Scaling fitted on the fold's train rows, as the comodo pipeline does inside the search."""
+    prep = make_pipeline(Normalizer(), StandardScaler()).fit(x[train])
+    return kernel_scores(prep.transform(x[train]), y[train], prep.transform(x[val]), y[val],
+                         C_GRID)
+
+
+@FAST_SVM_PROTOCOLS.register("comodo")
+def fast_comodo(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                test_y: np.ndarray, seed: int = 0, n_jobs: int = 2) -> dict[str, Any]:
+    """``svm.comodo_protocol``: seeded cap, shuffled folds, top-1 from ``predict()``."""
+    keep = stratified_cap(train_y, MAX_TRAIN, seed)
     x = np.asarray(train_x, dtype=np.float64)[keep]
     y = np.asarray(train_y)[keep]
     n_folds = n_folds_for(y)
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(x, y)
-    per_fold = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_fold_scores)(x, y, tr, va, grid) for tr, va in folds
-    )
-    scores = np.asarray(per_fold).T  # (n_candidates, n_folds)
-    best_c = best_of_grid(scores, grid)
+    best_c, cv = search_grid(lambda tr, va: _comodo_fold(x, y, tr, va), folds, n_jobs)
     with platt_allowed():
-        model = protocol_pipeline(best_c, seed).fit(x, y)
-    cv = {float(c): float(m) for c, m in zip(grid, np.average(scores, axis=1))}
-    log.info("fast svm: C=%g, cv acc %.3f over %d folds of %d windows", best_c, cv[best_c],
-             n_folds, len(y))
-    return SvmFit(model, best_c, cv, n_folds, int(len(y)))
-
-
-def plain_svm_fit(train_x: np.ndarray, train_y: np.ndarray, seed: int = 0, n_jobs: int = 1,
-                  grid: tuple[float, ...] = C_GRID, cap: int = MAX_TRAIN) -> SvmFit:
-    """The reference: scikit-learn's GridSearchCV over the probability=True pipeline."""
-    keep = stratified_cap(train_y, cap, seed)
-    x, y = np.asarray(train_x, dtype=np.float64)[keep], np.asarray(train_y)[keep]
-    n_folds = n_folds_for(y)
-    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    search = GridSearchCV(protocol_pipeline(1.0, seed), {"svc__C": list(grid)}, cv=folds,
-                          n_jobs=n_jobs)
-    with platt_allowed():
-        search.fit(x, y)
-    cv = {float(c): float(m) for c, m in zip(grid, search.cv_results_["mean_test_score"])}
-    best_c = float(search.best_params_["svc__C"])
-    return SvmFit(search.best_estimator_, best_c, cv, n_folds, int(len(y)))
-
-
-def topk_accuracy(ranked: np.ndarray, labels: np.ndarray,
-                  ks: tuple[int, ...] = TOP_K) -> dict[str, float | None]:
-    """``acc@k`` from (N, K) classes ranked best first (None without items)."""
-    out: dict[str, float | None] = {}
-    for k in ks:
-        hit = (ranked[:, :k] == np.asarray(labels)[:, None]).any(axis=1)
-        out[f"acc@{k}"] = float(hit.mean()) if len(hit) else None
-    return out
-
-
-def score_fit(fit: SvmFit, test_x: np.ndarray, test_y: np.ndarray) -> dict[str, Any]:
-    """Acc@1/3/5 and the run's facts, keyed like ``svm.svm_protocol``; adds ``pred``.
-
-    Classes are ranked as ``svm.rank_classes`` does: the SVM's own prediction first, the
-    other classes by Platt probability.
-    """
-    x = np.asarray(test_x, dtype=np.float64)
-    ranked = rank_classes(fit.model, x) if len(x) else np.zeros((0, 1), np.int64)  # (N, K)
-    out: dict[str, Any] = {"best_C": fit.best_c, "cv_acc": fit.cv_acc, "n_train": fit.n_train,
-                           "n_test": int(len(test_y)), "n_folds": fit.n_folds}
-    out.update(topk_accuracy(ranked, test_y))
-    out["pred"] = ranked[:, 0]
-    return out
+        model = comodo_pipeline(best_c, seed).fit(x, y)
+    log.info("fast svm (comodo): C=%g, cv acc %.3f over %d folds of %d windows", best_c,
+             cv[best_c], n_folds, len(y))
+    return score_model(model, rank_classes, np.asarray(test_x, dtype=np.float64), test_y,
+                       comodo_facts(best_c, cv[best_c], n_folds, len(y)))
 
 
 def fast_svm_protocol(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
-                      test_y: np.ndarray, seed: int = 0, n_jobs: int = 2) -> dict[str, Any]:
-    """Drop-in for ``svm.svm_protocol``: same keys and answers, plus ``pred`` (top-1 class)."""
-    return score_fit(fit_fast_svm(train_x, train_y, seed, n_jobs), test_x, test_y)
+                      test_y: np.ndarray, seed: int = 0, n_jobs: int = 2,
+                      protocol: str = "reference") -> dict[str, Any]:
+    """Drop-in for ``svm.svm_protocol``: the same keys and answers for each ``protocol``."""
+    return FAST_SVM_PROTOCOLS.get(protocol)(train_x, train_y, test_x, test_y, seed, n_jobs)

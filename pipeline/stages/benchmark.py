@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -53,6 +53,7 @@ class BenchmarkConfig(StageConfig):
     train_split: str = "train"
     test_split: str = "test"
     n_jobs: int = Field(2, ge=1)
+    protocol: Literal["reference", "comodo"] = "reference"  # SVM protocol (evaluation.svm)
     table: str = "benchmark"  # the report table the rows go to
 
 
@@ -70,7 +71,7 @@ def load_context(cfg: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: Pat
     settings = SupervisedSettings(cfg.supervised_epochs, cfg.supervised_batch_size,
                                   cfg.supervised_lr, distill_cfg.weight_decay)
     ctx = Context(Path(data_dir), dataset, Path(runs_dir), distill_cfg, x, y, len(classes),
-                  settings, cfg.n_jobs, cfg.train_split, cfg.test_split)
+                  settings, cfg.n_jobs, cfg.train_split, cfg.test_split, cfg.protocol)
     return ctx, classes
 
 
@@ -106,7 +107,8 @@ def run(cfg: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: Path, datase
     record = {"dataset": dataset, "table": cfg.table, "classes": classes,
               "student": ctx.spec.to_dict(), "teacher": distill_cfg.teacher,
               "n_train": int(len(ctx.y[cfg.train_split])),
-              "n_test": int(len(ctx.y[cfg.test_split])), "rows": rows}
+              "n_test": int(len(ctx.y[cfg.test_split])), "svm_protocol": cfg.protocol,
+              "rows": rows}
     out = Path(metrics_dir) / dataset / f"{cfg.table}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2))

@@ -40,7 +40,7 @@ from comodo.stores.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-Scores = dict[str, float]
+Scores = dict[str, float | None]
 MethodFn = Callable[["MethodSpec", "Context", int], dict[str, Scores]]
 METHODS: Registry = Registry("benchmark method kind")
 
@@ -73,6 +73,7 @@ class Context:
     n_jobs: int = 2
     train: str = "train"
     test: str = "test"
+    protocol: str = "reference"  # SVM protocol
 
     @property
     def spec(self) -> StudentSpec:
@@ -93,8 +94,10 @@ def encode_array(encoder: nn.Module, imu: np.ndarray, batch_size: int = 256) -> 
 def svm_scores(encoder: nn.Module, ctx: Context, seed: int) -> Scores:
     tr, te = ctx.train, ctx.test
     out = fast_svm_protocol(encode_array(encoder, ctx.x[tr]), ctx.y[tr],
-                            encode_array(encoder, ctx.x[te]), ctx.y[te], seed, ctx.n_jobs)
-    return {k: float(out[k]) for k in ("acc@1", "acc@3", "acc@5", "cv_acc", "best_C")}
+                            encode_array(encoder, ctx.x[te]), ctx.y[te], seed, ctx.n_jobs,
+                            ctx.protocol)
+    return {k: None if out[k] is None else float(out[k])  # cv_acc: None without a grid
+            for k in ("acc@1", "acc@3", "acc@5", "cv_acc", "best_C")}
 
 
 @METHODS.register("random_init")

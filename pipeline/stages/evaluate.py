@@ -4,7 +4,8 @@ Judges the distilled encoder of a distill run and, beside it, the same architect
 random initialisation (the student exactly as a run with ``seed`` starts it), on frozen
 features of the train and test splits:
 
-- the paper's SVM protocol (``evaluation.fast_svm``): Acc@1/3/5, chosen C, CV accuracy;
+- the paper's SVM protocol (``evaluation.fast_svm``, variant ``protocol``): Acc@1/3/5,
+  chosen C, CV accuracy;
 - a linear probe and a k-NN probe (accuracy);
 - macro-F1, per-class accuracy and the confusion matrix of the SVM's top-1 predictions.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -47,7 +48,8 @@ class EvaluateConfig(StageConfig):
     method: str | None = None  # table row name; default "<student> <objective>"
     train_split: str = "train"
     test_split: str = "test"
-    seed: int = 0  # the distill run's seed: random-init baseline and SVM folds
+    seed: int = 0  # the distill run's seed: random-init baseline, SVM Platt seed and folds
+    protocol: Literal["reference", "comodo"] = "reference"  # SVM protocol (evaluation.svm)
     random_init_baseline: bool = True
     knn_k: int = Field(20, ge=1)
     n_jobs: int = Field(2, ge=1)
@@ -86,7 +88,7 @@ def score_encoder(encoder: nn.Module, store: ChunkedStore, labels: np.ndarray,
     x = {s: encode_windows(encoder, store, r, cfg.batch_size) for s, r in rows.items()}
     y = {s: labels[np.sort(r)] for s, r in rows.items()}
     tr, te = cfg.train_split, cfg.test_split
-    svm = fast_svm_protocol(x[tr], y[tr], x[te], y[te], cfg.seed, cfg.n_jobs)
+    svm = fast_svm_protocol(x[tr], y[tr], x[te], y[te], cfg.seed, cfg.n_jobs, cfg.protocol)
     linear = probes.linear_probe(x[tr], y[tr], x[te], y[te], seed=cfg.seed)
     knn = probes.knn_probe(x[tr], y[tr], x[te], y[te], k=cfg.knn_k)
     pred = np.asarray(svm["pred"], dtype=np.int64)
@@ -99,6 +101,7 @@ def score_encoder(encoder: nn.Module, store: ChunkedStore, labels: np.ndarray,
         "per_class_acc": [None if np.isnan(v) else float(v) for v in per_class],
         "confusion": probes.confusion(y[te], pred, n_classes).tolist(),
         "n_train": svm["n_train"], "n_test": svm["n_test"], "feature_dim": int(x[te].shape[1]),
+        "svm_protocol": cfg.protocol,
     }
     return scores, {"x": x[te].astype(np.float32), "y": y[te], "pred": pred}
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -39,6 +39,7 @@ class SweepConfig(StageConfig):
     train_split: str = "train"
     test_split: str = "test"
     n_jobs: int = Field(2, ge=1)
+    protocol: Literal["reference", "comodo"] = "reference"  # SVM protocol (evaluation.svm)
 
 
 def point_config(base: distill.DistillConfig, param: str, value: Any, seed: int,
@@ -64,10 +65,12 @@ def run(cfg: SweepConfig, distill_cfg: distill.DistillConfig, param: str, data_d
     for value in cfg.params[param]:  # every value valid before any training
         point_config(distill_cfg, param, value, cfg.seeds[0], cfg.epochs)
     record: dict[str, Any] = {"param": param, "dataset": dataset, "enabled": cfg.enabled,
-                              "seeds": cfg.seeds, "points": []}
+                              "seeds": cfg.seeds, "svm_protocol": cfg.protocol,
+                              "points": []}
     if cfg.enabled:
         bench = BenchmarkConfig(seeds=cfg.seeds, train_split=cfg.train_split,
-                                test_split=cfg.test_split, n_jobs=cfg.n_jobs)
+                                test_split=cfg.test_split, n_jobs=cfg.n_jobs,
+                                protocol=cfg.protocol)
         ctx, _classes = load_context(bench, distill_cfg, data_dir, dataset, runs_dir)
         for value in cfg.params[param]:
             per_seed = []

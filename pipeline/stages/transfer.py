@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -52,6 +52,7 @@ class TransferConfig(StageConfig):
     train_split: str = "train"
     test_split: str = "test"
     n_jobs: int = Field(2, ge=1)
+    protocol: Literal["reference", "comodo"] = "reference"  # SVM protocol (evaluation.svm)
 
 
 def source_runs(pair: TransferPair, runs_dir: Path) -> list[Path]:
@@ -101,7 +102,7 @@ def score_run(encoder: Any, spec: StudentSpec, rate: float, cfg: TransferConfig,
         windows = harmonise_windows(imu, n_valid, rate_b, rate, spec.n_channels, spec.n_samples)
         x[split], y[split] = encode_array(encoder, windows), labels
     tr, te = cfg.train_split, cfg.test_split
-    out = fast_svm_protocol(x[tr], y[tr], x[te], y[te], seed, cfg.n_jobs)
+    out = fast_svm_protocol(x[tr], y[tr], x[te], y[te], seed, cfg.n_jobs, cfg.protocol)
     return {k: float(out[k]) for k in ("acc@1", "acc@3", "acc@5")}
 
 
@@ -128,7 +129,7 @@ def run_pair(cfg: TransferConfig, pair: TransferPair, data_dir: Path, runs_dir: 
     rows = [aggregate(n, pair.target, s, list(range(n_runs)), "transfer")
             for n, s in scores.items()]
     return {"dataset": pair.target, "source": pair.source, "table": "transfer",
-            "target_rate_hz": rate_b, "rows": rows}
+            "target_rate_hz": rate_b, "svm_protocol": cfg.protocol, "rows": rows}
 
 
 def run(cfg: TransferConfig, data_dir: Path, runs_dir: Path = Path("runs"),

@@ -1,4 +1,4 @@
-"""The fast SVM protocol gives the answers of scikit-learn's plain grid search."""
+"""The fast SVM protocols give exactly the answers of the plain scikit-learn ones."""
 
 from pathlib import Path
 
@@ -7,17 +7,16 @@ import pytest
 
 from comodo.pipeline.datasets.basicmotions import read_ts
 from comodo.pipeline.evaluation.fast_svm import (
+    FAST_SVM_PROTOCOLS,
     best_of_grid,
-    fit_fast_svm,
-    plain_svm_fit,
+    fast_svm_protocol,
     scale_gamma,
-    score_fit,
-    topk_accuracy,
 )
-from comodo.pipeline.evaluation.svm import svm_protocol
+from comodo.pipeline.evaluation.svm import SVM_PROTOCOLS, svm_protocol, topk_accuracy
 from comodo.stores.errors import ConfigError
 
 BASIC = Path(__file__).resolve().parents[4] / "shared" / "data" / "BasicMotions"
+PROTOCOLS = ["reference", "comodo"]
 
 
 def _basicmotions() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -37,36 +36,39 @@ def _mixture(n: int, d: int, k: int, spread: float, seed: int):
     return (centers[y] * spread + rng.normal(0, 1, (n, d))).astype(np.float32), y
 
 
-def _assert_same(fast, plain, test_x, test_y):
-    assert fast.best_c == plain.best_c
-    assert fast.cv_scores == pytest.approx(plain.cv_scores, abs=1e-12)
-    a, b = score_fit(fast, test_x, test_y), score_fit(plain, test_x, test_y)
-    for k in (1, 3, 5):
-        assert abs(a[f"acc@{k}"] - b[f"acc@{k}"]) <= 0.002
-    assert np.mean(a["pred"] == b["pred"]) >= 0.99
+def _assert_same(protocol, train_x, train_y, test_x, test_y, seed=0):
+    fast = fast_svm_protocol(train_x, train_y, test_x, test_y, seed, protocol=protocol)
+    slow = svm_protocol(train_x, train_y, test_x, test_y, seed, protocol=protocol)
+    for key in ("best_C", "cv_acc", "acc@1", "acc@3", "acc@5", "n_train", "n_folds",
+                "grid_branch", "protocol"):
+        assert fast[key] == pytest.approx(slow[key], abs=1e-12), key
+    assert np.array_equal(fast["pred"], slow["pred"])
+    return fast
+
+
+def test_every_protocol_has_a_fast_path():
+    assert list(FAST_SVM_PROTOCOLS) == list(SVM_PROTOCOLS)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_fast_protocol_equals_plain_grid_search_on_overlapping_classes(protocol):
+    x, y = _mixture(500, 32, 6, 0.25, seed=3)  # hard enough that C matters
+    out = _assert_same(protocol, x[:350], y[:350], x[350:], y[350:], seed=1)
+    assert out["grid_branch"] and 0.3 < out["cv_acc"] < 0.95
+
+
+def test_fast_reference_equals_plain_on_the_small_data_branch():
+    x, y = _mixture(90, 16, 10, 0.6, seed=4)
+    out = _assert_same("reference", x[:45], y[:45], x[45:], y[45:], seed=2)  # 45 < 50 rows
+    assert not out["grid_branch"] and out["best_C"] == 1e5
 
 
 @pytest.mark.skipif(not BASIC.is_dir(), reason="shared BasicMotions data not present")
-def test_fast_protocol_matches_plain_grid_search_on_basicmotions():
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_fast_protocol_equals_plain_on_basicmotions(protocol):
     train_x, train_y, test_x, test_y = _basicmotions()
     assert train_x.shape == (40, 600) and len(np.unique(train_y)) == 4
-    _assert_same(fit_fast_svm(train_x, train_y), plain_svm_fit(train_x, train_y), test_x, test_y)
-
-
-def test_fast_protocol_matches_plain_grid_search_on_overlapping_classes():
-    x, y = _mixture(500, 32, 6, 0.25, seed=3)  # hard enough that C matters
-    fast, plain = fit_fast_svm(x[:350], y[:350]), plain_svm_fit(x[:350], y[:350])
-    assert 0.3 < fast.cv_acc < 0.95
-    _assert_same(fast, plain, x[350:], y[350:])
-
-
-def test_fast_protocol_agrees_with_the_svm_module():
-    x, y = _mixture(300, 16, 5, 0.4, seed=1)
-    fast = score_fit(fit_fast_svm(x[:200], y[:200], seed=0), x[200:], y[200:])
-    ref = svm_protocol(x[:200], y[:200], x[200:], y[200:], seed=0)
-    assert fast["best_C"] == ref["best_C"]
-    for k in (1, 3, 5):
-        assert fast[f"acc@{k}"] == pytest.approx(ref[f"acc@{k}"], abs=0.002)
+    _assert_same(protocol, train_x, train_y, test_x, test_y)
 
 
 def test_scale_gamma_is_sklearns_and_one_for_constant_input():
@@ -86,6 +88,8 @@ def test_topk_accuracy_counts_the_true_class_among_the_k_best_ranked():
     assert acc == {"acc@1": 0.0, "acc@2": 1.0, "acc@3": 1.0}
 
 
-def test_single_window_classes_are_refused_with_the_counts():
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_single_window_classes_are_refused_with_the_counts(protocol):
     with pytest.raises(ConfigError, match="class counts"):
-        fit_fast_svm(np.zeros((3, 2)), np.array([0, 1, 1]))
+        fast_svm_protocol(np.zeros((3, 2)), np.array([0, 0, 0]), np.zeros((1, 2)),
+                          np.array([0]), protocol=protocol)
