@@ -1,17 +1,20 @@
 """Projection heads applied at training time, and a learnable temperature.
 
 - ``StudentProjector``: Linear-BN-GELU-Linear on the student encoder's output; trained, then
-  dropped when the encoder is exported.
+  dropped when the encoder is exported. ``LinearStudentProjector``: one Linear layer (the
+  reference's baseline head: the student mapped to the teacher's dimension).
 - ``TeacherProjector``: maps stored raw teacher features (e.g. 768-d pooled) into the shared
   embedding space. ``random_mlp`` is a frozen MLP drawn from its own seed (weights are
   buffers: no optimizer sees them, a checkpoint restores them); ``identity`` passes the
   features through unchanged.
-- ``LearnedTemperature``: a positive scalar kept as its logarithm (CLIP style).
+- ``LearnedTemperature``: a learned scalar temperature, either the value itself (``direct``,
+  as IMU2CLIP learns it) or its logarithm clamped at a minimum (``log``, CLIP style).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +23,7 @@ from torch import nn
 from comodo.stores.errors import ConfigError
 
 TEACHER_PROJECTORS = ("random_mlp", "identity")
+TEMPERATURE_PARAMETRISATIONS = ("direct", "log")
 
 
 class StudentProjector(nn.Module):
@@ -38,6 +42,34 @@ class StudentProjector(nn.Module):
     def forward(self, h_student: torch.Tensor) -> torch.Tensor:
         _batch, _dim = h_student.shape  # (B, D_encoder)
         return self.net(h_student)  # (B, out)
+
+
+class LinearStudentProjector(nn.Module):
+    """Linear(in, out) with bias: the student mapped straight to the embedding dimension."""
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.net = nn.Linear(in_dim, out_dim)
+        self.out_dim = out_dim
+
+    def forward(self, h_student: torch.Tensor) -> torch.Tensor:
+        _batch, _dim = h_student.shape  # (B, D_encoder)
+        return self.net(h_student)  # (B, out)
+
+
+STUDENT_PROJECTORS: dict[str, Callable[[int, int, int], nn.Module]] = {
+    "mlp": lambda in_dim, hidden, out: StudentProjector(in_dim, hidden, out),
+    "linear": lambda in_dim, _hidden, out: LinearStudentProjector(in_dim, out),
+}
+
+
+def student_projector(kind: str, in_dim: int, hidden_dim: int, out_dim: int) -> nn.Module:
+    """``mlp`` (StudentProjector) or ``linear`` (LinearStudentProjector)."""
+    if kind not in STUDENT_PROJECTORS:
+        raise ConfigError(
+            f"unknown student projector {kind!r}; valid: {', '.join(STUDENT_PROJECTORS)}"
+        )
+    return STUDENT_PROJECTORS[kind](in_dim, hidden_dim, out_dim)
 
 
 class TeacherProjector(nn.Module):
@@ -80,14 +112,24 @@ def _kaiming(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
 
 
 class LearnedTemperature(nn.Module):
-    """A temperature learned in log space, clamped below at ``minimum``."""
+    """A learned temperature: tau itself (``direct``) or log tau clamped at ``minimum``."""
 
-    def __init__(self, init: float, minimum: float = 0.01):
+    def __init__(self, init: float, parametrisation: str = "direct", minimum: float = 0.01):
         super().__init__()
         if init <= 0:
             raise ConfigError(f"temperature must be > 0, got {init}")
-        self.log_temperature = nn.Parameter(torch.tensor(math.log(init)))
+        if parametrisation not in TEMPERATURE_PARAMETRISATIONS:
+            raise ConfigError(f"unknown temperature parametrisation {parametrisation!r}; "
+                              f"valid: {', '.join(TEMPERATURE_PARAMETRISATIONS)}")
+        self.parametrisation = parametrisation
+        value = init if parametrisation == "direct" else math.log(init)
+        self.value = nn.Parameter(torch.tensor(float(value)))
         self.minimum = minimum
 
     def forward(self) -> torch.Tensor:
-        return self.log_temperature.exp().clamp(min=self.minimum)
+        if self.parametrisation == "direct":
+            return self.value
+        return self.value.exp().clamp(min=self.minimum)
+
+    def extra_repr(self) -> str:
+        return f"parametrisation={self.parametrisation}"

@@ -9,7 +9,9 @@ Every objective has the signature ``fn(z_teacher, z_student, queue, **params) ->
 - ``params``: keyword-only hyper-parameters with defaults (temperatures). The trainer passes
   only the keywords an objective declares (``objective_params``).
 
-Objectives L2-normalise what they compare themselves, so callers may pass raw projections.
+Objectives L2-normalise the student themselves, so callers may pass raw projections. COMODO
+and InfoNCE normalise the teacher side too; ``l2`` takes it as given, as the reference does
+(the trainer's teacher embeddings are unit rows either way).
 """
 
 from __future__ import annotations
@@ -52,35 +54,64 @@ def comodo(
     return -(p_teacher * log_p_student).sum(dim=1).mean()
 
 
+def _infonce_logits(z_teacher: torch.Tensor, z_student: torch.Tensor,
+                    temperature: float | torch.Tensor) -> torch.Tensor:
+    """(B, B) cosine similarities of student rows (queries) and teacher rows (keys) / tau."""
+    z_teacher = F.normalize(z_teacher.detach().float(), dim=1)  # (B, D)
+    z_student = F.normalize(z_student.float(), dim=1)  # (B, D)
+    return z_student @ z_teacher.T / temperature  # (B, B), positives on the diagonal
+
+
 @OBJECTIVES.register("infonce")
 def infonce(
     z_teacher: torch.Tensor,
     z_student: torch.Tensor,
     queue: torch.Tensor,
     *,
-    temperature: float | torch.Tensor = 0.07,
+    temperature: float | torch.Tensor = 0.1,
 ) -> torch.Tensor:
-    """IMU2CLIP-style symmetric InfoNCE between student and teacher embeddings of a batch.
+    """InfoNCE as IMU2CLIP trains it: the SUM of the two directions' cross-entropies.
 
     logits = z_student . z_teacher^T / temperature (B, B), the positive of row i is column i;
-    the loss is the mean of the student->teacher and teacher->student cross-entropies.
-    ``temperature`` may be a tensor (a learned temperature); the queue is not used.
+    the loss is CE over each row (student -> all teachers) plus CE over each column
+    (teacher -> all students), each averaged over the batch. ``temperature`` may be a tensor
+    (learned; IMU2CLIP learns tau itself, starting at 0.1); the queue is not used.
     """
     del queue
-    z_teacher = F.normalize(z_teacher.detach().float(), dim=1)  # (B, D)
-    z_student = F.normalize(z_student.float(), dim=1)  # (B, D)
-    logits = z_student @ z_teacher.T / temperature  # (B, B)
+    logits = _infonce_logits(z_teacher, z_student, temperature)  # (B, B)
     target = torch.arange(logits.shape[0], device=logits.device)  # (B,)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    return F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)
+
+
+@OBJECTIVES.register("infonce_asymmetric")
+def infonce_asymmetric(
+    z_teacher: torch.Tensor,
+    z_student: torch.Tensor,
+    queue: torch.Tensor,
+    *,
+    temperature: float | torch.Tensor = 0.1,
+) -> torch.Tensor:
+    """InfoNCE one way (student -> teachers), the defaults of the COMODO code's ``InfoNCE``.
+
+    The mean over rows of CE(z_student . z_teacher^T / temperature, row index); the queue is
+    not used.
+    """
+    del queue
+    logits = _infonce_logits(z_teacher, z_student, temperature)  # (B, B)
+    return F.cross_entropy(logits, torch.arange(logits.shape[0], device=logits.device))
 
 
 @OBJECTIVES.register("l2")
 def l2(z_teacher: torch.Tensor, z_student: torch.Tensor, queue: torch.Tensor) -> torch.Tensor:
-    """Mean squared distance between L2-normalised student and teacher embeddings."""
+    """Mean squared error between the L2-normalised student and the teacher as given.
+
+    ``mean((z_student / |z_student| - z_teacher)^2)`` over all B x D elements, as the
+    reference's ``L2DistillLoss`` (``nn.MSELoss``); the trainer passes teacher embeddings
+    that are already L2-normalised (``DistillModel.embed_teacher``).
+    """
     del queue
-    z_teacher = F.normalize(z_teacher.detach().float(), dim=1)  # (B, D)
     z_student = F.normalize(z_student.float(), dim=1)  # (B, D)
-    return (z_student - z_teacher).pow(2).sum(dim=1).mean()
+    return F.mse_loss(z_student, z_teacher.detach().float())
 
 
 def objective_params(name: str) -> dict[str, Any]:

@@ -9,6 +9,15 @@ default) and writes into the run folder:
     metrics.json         the last epoch's numbers, best val anchor accuracy, facts of the run
     history.csv          one row per epoch: train_loss, val_loss, val_anchor_acc, lr, seconds
 
+Heads: COMODO trains the student through an MLP projector against teacher features passed
+through a frozen random MLP (``teacher_projector``). The baselines (``BASELINE_OBJECTIVES``:
+InfoNCE, L2) use, with ``baseline_heads: reference`` (default), the reference's heads instead:
+one Linear layer from the student to the teacher's own dimension, teacher features as
+stored (L2-normalised); ``baseline_heads: comodo`` gives them COMODO's heads.
+
+Defaults follow the paper's code: AdamW lr 3e-4, weight decay 0.01, batch 128, 20 epochs,
+10% linear warm-up then linear decay; small datasets set their own in params.yaml.
+
 Re-running with the same config and inputs resumes from checkpoint.pt (``num_workers`` and
 ``checkpoint_every`` may differ: they do not change the result); a different config or
 different input stores start the run over.
@@ -42,6 +51,9 @@ from comodo.stores.provenance import config_hash
 
 log = logging.getLogger(__name__)
 
+BASELINE_OBJECTIVES = frozenset({"infonce", "infonce_asymmetric", "l2"})  # take baseline_heads
+LEARNED_TEMPERATURE_BY_DEFAULT = frozenset({"infonce"})  # IMU2CLIP learns its temperature
+
 
 class DistillConfig(StageConfig):
     student: str = "cnn1d"
@@ -51,20 +63,22 @@ class DistillConfig(StageConfig):
     teacher: str = "timesformer"  # features/<teacher>.zarr
     teacher_array: str = "pooled"
     teacher_projector: Literal["random_mlp", "identity"] = "random_mlp"
+    baseline_heads: Literal["reference", "comodo"] = "reference"  # heads of InfoNCE / L2
     projector_hidden: int = Field(2048, ge=1)
     projector_dim: int = Field(128, ge=1)
     queue_size: int = Field(4096, ge=0)
     queue_init: Literal["train_sample", "empty"] = "train_sample"
     teacher_temperature: float = Field(0.1, gt=0)
     student_temperature: float = Field(0.05, gt=0)
-    temperature: float = Field(0.07, gt=0)  # infonce
-    learn_temperature: bool = False
-    epochs: int = Field(10, ge=1)
+    temperature: float = Field(0.1, gt=0)  # infonce (initial value when learned)
+    learn_temperature: bool | None = None  # None: learned for infonce only, as IMU2CLIP
+    temperature_parametrisation: Literal["direct", "log"] = "direct"  # learn tau or log tau
+    epochs: int = Field(20, ge=1)
     batch_size: int = Field(128, ge=2)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.05, ge=0)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
     warmup_fraction: float = Field(0.1, ge=0, le=1)
-    schedule: Literal["cosine", "constant"] = "cosine"
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
     seed: int = 0
     num_workers: int = Field(0, ge=0)
     buffer_chunks: int = Field(4, ge=1)
@@ -140,12 +154,7 @@ def run(cfg: DistillConfig, data_dir: Path, dataset: str, out_dir: Path,
     data = train_data(cfg, index, windows, features)
     _rows, n_channels, n_samples = windows.array("imu").shape
     spec = StudentSpec(cfg.student, n_channels, n_samples, cfg.reduction, cfg.student_options)
-    heads = HeadSettings(
-        teacher_dim=int(features.array(cfg.teacher_array).shape[1]),
-        projector_hidden=cfg.projector_hidden, projector_dim=cfg.projector_dim,
-        teacher_projector=cfg.teacher_projector, queue_size=cfg.queue_size,
-        learned_temperature=cfg.temperature if cfg.learn_temperature else None,
-    )
+    heads = head_settings(cfg, int(features.array(cfg.teacher_array).shape[1]))
     model = build_model(spec, heads, cfg.seed)
     lineage = {"windows": windows.provenance.to_dict(), "features": features.provenance.to_dict()}
     # settings that do not change the result may differ between a run and its resumption
@@ -166,6 +175,27 @@ def run(cfg: DistillConfig, data_dir: Path, dataset: str, out_dir: Path,
     log.info("distill %s: %d epochs, val_anchor_acc %s; encoder in %s", dataset,
              len(history), metrics["val_anchor_acc"], out_dir)
     return metrics
+
+
+def learns_temperature(cfg: DistillConfig) -> bool:
+    """``learn_temperature``, or when unset the objective's reference (IMU2CLIP: learned)."""
+    if cfg.learn_temperature is None:
+        return cfg.objective in LEARNED_TEMPERATURE_BY_DEFAULT
+    return cfg.learn_temperature
+
+
+def head_settings(cfg: DistillConfig, teacher_dim: int) -> HeadSettings:
+    """COMODO's heads, or for a baseline with ``baseline_heads: reference`` the reference's:
+    a Linear student head to the teacher's dimension and the stored teacher features."""
+    reference = cfg.baseline_heads == "reference" and cfg.objective in BASELINE_OBJECTIVES
+    return HeadSettings(
+        teacher_dim=teacher_dim, projector_hidden=cfg.projector_hidden,
+        projector_dim=cfg.projector_dim,
+        teacher_projector="identity" if reference else cfg.teacher_projector,
+        student_projector="linear" if reference else "mlp", queue_size=cfg.queue_size,
+        learned_temperature=cfg.temperature if learns_temperature(cfg) else None,
+        temperature_parametrisation=cfg.temperature_parametrisation,
+    )
 
 
 def _settings(cfg: DistillConfig) -> TrainSettings:

@@ -22,21 +22,28 @@ import torch
 from comodo.stores.errors import ConfigError
 
 FORMAT = 1
-SCHEDULES = ("cosine", "constant")
+
+
+DECAYS = {  # LR factor after warm-up, from progress in [0, 1] to the last step
+    "linear": lambda progress: 1.0 - progress,
+    "cosine": lambda progress: 0.5 * (1.0 + math.cos(math.pi * progress)),
+    "constant": lambda progress: 1.0,
+}
 
 
 @dataclass(frozen=True)
 class WarmupSchedule:
-    """LR factor per optimizer step: linear warmup over ``warmup`` steps, then cosine to 0 or
-    constant. Step ``s`` (0-based) of warmup uses ``(s + 1) / warmup``."""
+    """LR factor per optimizer step: linear warmup over ``warmup`` steps, then linear or cosine
+    decay to 0 at ``total``, or constant. Step ``s`` (0-based) of warmup uses
+    ``(s + 1) / warmup``; linear decay is ``(total - s) / (total - warmup)``."""
 
     total: int
     warmup: int
     kind: str = "cosine"
 
     def __post_init__(self) -> None:
-        if self.kind not in SCHEDULES:
-            raise ConfigError(f"unknown schedule {self.kind!r}; valid: {', '.join(SCHEDULES)}")
+        if self.kind not in DECAYS:
+            raise ConfigError(f"unknown schedule {self.kind!r}; valid: {', '.join(DECAYS)}")
 
     @classmethod
     def from_fraction(cls, total: int, fraction: float, kind: str) -> WarmupSchedule:
@@ -46,10 +53,8 @@ class WarmupSchedule:
     def __call__(self, step: int) -> float:
         if step < self.warmup:
             return (step + 1) / self.warmup
-        if self.kind == "constant":
-            return 1.0
-        progress = (step - self.warmup) / max(1, self.total - self.warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        return DECAYS[self.kind](progress)
 
 
 def rng_state() -> dict[str, Any]:

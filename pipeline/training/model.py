@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from comodo.pipeline.heads import LearnedTemperature, StudentProjector, TeacherProjector
+from comodo.pipeline.heads import LearnedTemperature, TeacherProjector, student_projector
 from comodo.pipeline.queue import EmbeddingQueue
 from comodo.pipeline.students import StudentSpec, build_student
 
@@ -26,8 +26,10 @@ class HeadSettings:
     projector_hidden: int = 2048
     projector_dim: int = 128
     teacher_projector: str = "random_mlp"
+    student_projector: str = "mlp"  # mlp (Linear-BN-GELU-Linear) | linear
     queue_size: int = 4096
     learned_temperature: float | None = None  # initial value when the temperature is learned
+    temperature_parametrisation: str = "direct"  # direct (tau itself) | log
 
 
 class DistillModel(nn.Module):
@@ -41,10 +43,11 @@ class DistillModel(nn.Module):
             heads.projector_dim, seed=seed,
         )
         dim = self.teacher_projector.out_dim
-        self.projector = StudentProjector(student.out_dim, heads.projector_hidden, dim)
+        self.projector = student_projector(heads.student_projector, student.out_dim,
+                                           heads.projector_hidden, dim)
         self.queue = EmbeddingQueue(heads.queue_size, dim)
         self.temperature = (
-            LearnedTemperature(heads.learned_temperature)
+            LearnedTemperature(heads.learned_temperature, heads.temperature_parametrisation)
             if heads.learned_temperature is not None else None
         )
 

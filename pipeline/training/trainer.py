@@ -2,7 +2,8 @@
 
 Optimiser: AdamW (no weight decay on biases, norms and the temperature). Learning rate:
 linear warmup over the first ``warmup_fraction`` of all optimizer steps (counted in
-batches), then cosine decay to zero or constant (``schedule``). bf16 autocast on CUDA only.
+batches), then linear (the paper's code) or cosine decay to zero, or constant
+(``schedule``). bf16 autocast on CUDA only.
 Everything is seeded; a checkpoint is written every ``checkpoint_every`` batches and at the
 end of every epoch, and a run restarted with the same config resumes from it exactly (the
 final weights equal those of an uninterrupted run).
@@ -47,10 +48,10 @@ BatchHook = Callable[[int, int], None]  # (epoch, batch index just finished)
 class TrainSettings:
     epochs: int = 10
     batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.05
+    lr: float = 3e-4
+    weight_decay: float = 0.01
     warmup_fraction: float = 0.1
-    schedule: str = "cosine"
+    schedule: str = "linear"
     seed: int = 0
     num_workers: int = 0
     buffer_chunks: int = 4

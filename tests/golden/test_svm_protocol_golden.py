@@ -24,7 +24,11 @@ ORACLE = Path(__file__).resolve().parents[3] / "shared" / "oracle" / "svm_protoc
 pytestmark = pytest.mark.skipif(not ORACLE.is_file(),
                                 reason=f"reference fixtures not present at {ORACLE}")
 SETS = ["A", "B", "C", "D"]
-PATHS = {"fast": fast_svm_protocol, "plain": svm_protocol}
+PATHS = {
+    "fast": fast_svm_protocol,
+    "fast_sklearn_refit": lambda *a, **k: fast_svm_protocol(*a, **k, refit="sklearn"),
+    "plain": svm_protocol,
+}
 
 
 def _case(name: str) -> dict[str, np.ndarray]:

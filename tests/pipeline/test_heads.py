@@ -1,7 +1,12 @@
 import pytest
 import torch
 
-from comodo.pipeline.heads import LearnedTemperature, StudentProjector, TeacherProjector
+from comodo.pipeline.heads import (
+    LearnedTemperature,
+    StudentProjector,
+    TeacherProjector,
+    student_projector,
+)
 from comodo.stores.errors import ConfigError
 
 
@@ -43,11 +48,29 @@ def test_unknown_teacher_projector_lists_valid_kinds():
         TeacherProjector("pca", in_dim=4)
 
 
-def test_learned_temperature_starts_at_init_and_is_clamped():
-    temp = LearnedTemperature(0.07)
+def test_linear_student_projector_is_one_linear_layer_with_bias():
+    head = student_projector("linear", in_dim=32, hidden_dim=64, out_dim=12)
+    assert [type(m).__name__ for m in head.modules()][1:] == ["Linear"]
+    assert head.net.bias is not None and head(torch.randn(5, 32)).shape == (5, 12)
+    assert isinstance(student_projector("mlp", 32, 64, 12), StudentProjector)
+    with pytest.raises(ConfigError, match="mlp, linear"):
+        student_projector("deep", 32, 64, 12)
+
+
+def test_direct_temperature_is_the_parameter_itself_as_imu2clip_learns_it():
+    temp = LearnedTemperature(0.1)
+    assert temp.parametrisation == "direct" and temp().item() == pytest.approx(0.1)
+    temp().backward()
+    assert temp.value.grad.item() == 1.0  # d tau / d parameter = 1: tau is learned directly
+
+
+def test_log_temperature_starts_at_init_and_is_clamped():
+    temp = LearnedTemperature(0.07, "log")
     assert temp().item() == pytest.approx(0.07)
     with torch.no_grad():
-        temp.log_temperature.fill_(-20.0)
+        temp.value.fill_(-20.0)
     assert temp().item() == pytest.approx(0.01)
     with pytest.raises(ConfigError):
         LearnedTemperature(0.0)
+    with pytest.raises(ConfigError, match="direct, log"):
+        LearnedTemperature(0.1, "softplus")

@@ -8,6 +8,7 @@ from comodo.pipeline.objectives import (
     check_objective_params,
     comodo,
     infonce,
+    infonce_asymmetric,
     l2,
     objective_params,
 )
@@ -73,7 +74,12 @@ def test_infonce_matches_hand_computed_symmetric_cross_entropy():
     row = sum(-math.log(_softmax(logits[i])[i]) for i in range(2)) / 2
     col = sum(-math.log(_softmax([logits[j][i] for j in range(2)])[i]) for i in range(2)) / 2
     got = infonce(torch.tensor(TEACHER), torch.tensor(STUDENT), torch.zeros(0, 2), temperature=tau)
-    assert got.item() == pytest.approx((row + col) / 2, rel=1e-5)
+    assert got.item() == pytest.approx(row + col, rel=1e-5)  # summed, as IMU2CLIP
+    one_way = infonce_asymmetric(torch.tensor(TEACHER), torch.tensor(STUDENT), torch.zeros(0, 2),
+                                 temperature=tau)
+    assert one_way.item() == pytest.approx(row, rel=1e-5)
+    assert objective_params("infonce") == objective_params("infonce_asymmetric") == {
+        "temperature": 0.1}
 
 
 def test_infonce_accepts_a_learned_temperature_tensor_and_sends_it_gradient():
@@ -84,16 +90,17 @@ def test_infonce_accepts_a_learned_temperature_tensor_and_sends_it_gradient():
     assert log_t.grad is not None and log_t.grad.abs() > 0
 
 
-def test_l2_matches_hand_computed_distance():
+def test_l2_is_the_mean_squared_error_to_the_teacher_as_given():
+    teacher = [[2.0, 0.0], [0.6, 0.8]]  # first row not unit length: used as given
     want = sum(
-        sum((a - b) ** 2 for a, b in zip(_unit(s), _unit(t), strict=True))
-        for s, t in zip(STUDENT, TEACHER, strict=True)
-    ) / 2
-    got = l2(torch.tensor(TEACHER), torch.tensor(STUDENT), torch.zeros(0, 2))
+        sum((a - b) ** 2 for a, b in zip(_unit(s), t, strict=True))
+        for s, t in zip(STUDENT, teacher, strict=True)
+    ) / 4  # B * D elements
+    got = l2(torch.tensor(teacher), torch.tensor(STUDENT), torch.zeros(0, 2))
     assert got.item() == pytest.approx(want, rel=1e-5)
 
 
-@pytest.mark.parametrize("name", ["comodo", "infonce", "l2"])
+@pytest.mark.parametrize("name", ["comodo", "infonce", "infonce_asymmetric", "l2"])
 def test_no_gradient_reaches_the_teacher_side(name):
     z_teacher = torch.randn(4, 8, requires_grad=True)
     queue = torch.randn(6, 8, requires_grad=True)
@@ -113,5 +120,5 @@ def test_objective_params_and_binding_pick_only_declared_keywords():
 
 
 def test_unknown_objective_lists_the_known_ones():
-    with pytest.raises(UnknownNameError, match="comodo, infonce, l2"):
+    with pytest.raises(UnknownNameError, match="comodo, infonce, infonce_asymmetric, l2"):
         OBJECTIVES.get("byol")

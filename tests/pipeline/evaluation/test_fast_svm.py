@@ -10,9 +10,19 @@ from comodo.pipeline.evaluation.fast_svm import (
     FAST_SVM_PROTOCOLS,
     best_of_grid,
     fast_svm_protocol,
+    kernel_refit,
     scale_gamma,
 )
-from comodo.pipeline.evaluation.svm import SVM_PROTOCOLS, svm_protocol, topk_accuracy
+from comodo.pipeline.evaluation.svm import (
+    SVM_PROTOCOLS,
+    ReferenceModel,
+    l2_rows,
+    platt_allowed,
+    reference_design,
+    reference_svc,
+    svm_protocol,
+    topk_accuracy,
+)
 from comodo.stores.errors import ConfigError
 
 BASIC = Path(__file__).resolve().parents[4] / "shared" / "data" / "BasicMotions"
@@ -37,12 +47,14 @@ def _mixture(n: int, d: int, k: int, spread: float, seed: int):
 
 
 def _assert_same(protocol, train_x, train_y, test_x, test_y, seed=0):
-    fast = fast_svm_protocol(train_x, train_y, test_x, test_y, seed, protocol=protocol)
     slow = svm_protocol(train_x, train_y, test_x, test_y, seed, protocol=protocol)
-    for key in ("best_C", "cv_acc", "acc@1", "acc@3", "acc@5", "n_train", "n_folds",
-                "grid_branch", "protocol"):
-        assert fast[key] == pytest.approx(slow[key], abs=1e-12), key
-    assert np.array_equal(fast["pred"], slow["pred"])
+    for refit in ("kernel", "sklearn"):
+        fast = fast_svm_protocol(train_x, train_y, test_x, test_y, seed, protocol=protocol,
+                                 refit=refit)
+        for key in ("best_C", "cv_acc", "acc@1", "acc@3", "acc@5", "n_train", "n_folds",
+                    "grid_branch", "protocol"):
+            assert fast[key] == pytest.approx(slow[key], abs=1e-12), (refit, key)
+        assert np.array_equal(fast["pred"], slow["pred"])
     return fast
 
 
@@ -86,6 +98,22 @@ def test_topk_accuracy_counts_the_true_class_among_the_k_best_ranked():
     ranked = np.array([[0, 1, 2], [2, 1, 0]])
     acc = topk_accuracy(ranked, np.array([1, 1]), ks=(1, 2, 3))
     assert acc == {"acc@1": 0.0, "acc@2": 1.0, "acc@3": 1.0}
+
+
+@pytest.mark.parametrize("c", [1e-4, 1.0, 1e5])
+def test_kernel_refit_gives_the_rbf_models_probabilities_to_float_rounding(c):
+    x, y = _mixture(300, 24, 5, 0.3, seed=6)
+    design = reference_design(x[:200], y[:200])
+    prepare = lambda rows: design.scaler.transform(l2_rows(rows))  # noqa: E731
+    kernel = kernel_refit(reference_svc(c, 3, grid=True), design.z, design.y, prepare)
+    with platt_allowed():
+        rbf = ReferenceModel(design.scaler,
+                             reference_svc(c, 3, grid=True).fit(design.z, design.y))
+    assert np.allclose(kernel.predict_proba(x[200:]), rbf.predict_proba(x[200:]), atol=1e-9)
+    assert np.array_equal(kernel.predict(x[200:]),
+                          rbf.svc.predict(design.scaler.transform(l2_rows(x[200:]))))
+    with pytest.raises(ConfigError, match="kernel, sklearn"):
+        fast_svm_protocol(x, y, x, y, refit="libsvm")
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -6,9 +6,15 @@ import pytest
 import torch
 
 from comodo.pipeline.evaluation.svm import evaluate_encoder
-from comodo.pipeline.stages.distill import DistillConfig, open_inputs, run, train_data
+from comodo.pipeline.stages.distill import (
+    DistillConfig,
+    head_settings,
+    open_inputs,
+    run,
+    train_data,
+)
 from comodo.pipeline.students import StudentSpec, load_encoder
-from comodo.pipeline.training.model import build_initial_encoder
+from comodo.pipeline.training.model import build_initial_encoder, build_model
 from comodo.pipeline.training.synthetic import write_paired_stores
 from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import ConfigError, StoreIntegrityError, StoreNotFoundError
@@ -71,8 +77,10 @@ def test_same_seed_same_run_and_rerun_resumes_without_training_again(data_dir, t
     assert other["train_loss"] != a["train_loss"]
 
 
-@pytest.mark.parametrize("objective,extra", [("infonce", {"learn_temperature": True}),
-                                             ("l2", {}), ("comodo", {"queue_init": "empty"})])
+@pytest.mark.parametrize("objective,extra", [
+    ("infonce", {}), ("infonce_asymmetric", {"learn_temperature": True}),
+    ("infonce", {"baseline_heads": "comodo", "temperature_parametrisation": "log"}),
+    ("l2", {}), ("comodo", {"queue_init": "empty"})])
 def test_every_objective_trains(data_dir, tmp_path, objective, extra):
     metrics = run(_cfg(objective=objective, epochs=1, **extra), data_dir, "ds", tmp_path)
     assert np.isfinite(metrics["train_loss"])
@@ -114,3 +122,31 @@ def test_distillation_transfers_class_structure_only_the_teacher_shows(tmp_path)
     after = evaluate_encoder(load_encoder(tmp_path / "run" / "encoder")[0], store, index)
     assert before["acc@1"] < 0.45  # 4 classes: the random encoder sees little
     assert after["acc@1"] > before["acc@1"] + 0.2
+
+
+@pytest.mark.parametrize("objective", ["infonce", "infonce_asymmetric", "l2"])
+def test_baselines_get_the_reference_heads_by_default(objective):
+    heads = head_settings(_cfg(objective=objective), teacher_dim=8)
+    assert (heads.student_projector, heads.teacher_projector) == ("linear", "identity")
+    model = build_model(StudentSpec("cnn1d", 2, 32, None, TINY_CNN), heads, seed=0)
+    assert isinstance(model.projector.net, torch.nn.Linear)
+    assert model.projector.net.out_features == 8  # the teacher's own dimension
+    comodo_heads = head_settings(_cfg(objective=objective, baseline_heads="comodo"), 8)
+    assert (comodo_heads.student_projector, comodo_heads.teacher_projector) == ("mlp",
+                                                                                 "random_mlp")
+
+
+def test_comodo_keeps_its_mlp_heads_and_only_infonce_learns_its_temperature_by_default():
+    heads = head_settings(_cfg(), teacher_dim=8)
+    assert (heads.student_projector, heads.teacher_projector) == ("mlp", "random_mlp")
+    assert heads.learned_temperature is None
+    assert head_settings(_cfg(objective="infonce"), 8).learned_temperature == 0.1
+    assert head_settings(_cfg(objective="infonce_asymmetric"), 8).learned_temperature is None
+    assert head_settings(_cfg(objective="infonce", learn_temperature=False),
+                         8).learned_temperature is None
+
+
+def test_distill_defaults_are_the_papers_optimiser_and_schedule():
+    cfg = DistillConfig()
+    assert (cfg.lr, cfg.weight_decay, cfg.batch_size, cfg.epochs) == (3e-4, 0.01, 128, 20)
+    assert (cfg.warmup_fraction, cfg.schedule) == (0.1, "linear")

@@ -51,6 +51,13 @@ def _weights(run_dir):
     return load_file(str(run_dir / "encoder.safetensors"))
 
 
+def test_warmup_is_linear_over_a_tenth_then_linear_decay_to_zero_by_default():
+    linear = WarmupSchedule.from_fraction(total=100, fraction=0.1, kind="linear")
+    assert [linear(s) for s in (0, 9, 10, 55, 99)] == pytest.approx([0.1, 1.0, 1.0, 0.5, 1 / 90])
+    assert linear(100) == 0.0
+    assert TrainSettings().schedule == "linear" and DistillConfig().schedule == "linear"
+
+
 def test_warmup_is_linear_over_a_tenth_then_cosine_to_zero_or_constant():
     cosine = WarmupSchedule.from_fraction(total=100, fraction=0.1, kind="cosine")
     assert cosine.warmup == 10
