@@ -43,6 +43,7 @@ from comodo.pipeline.evaluation.svm import (
     C_GRID,
     DIRECT_C,
     MAX_TRAIN,
+    REFERENCE_MAX_ITER,
     ReferenceModel,
     comodo_facts,
     comodo_pipeline,
@@ -76,7 +77,7 @@ def scale_gamma(x_train: np.ndarray) -> float:
 
 
 def kernel_scores(z_train: np.ndarray, y_train: np.ndarray, z_val: np.ndarray,
-                  y_val: np.ndarray, grid: tuple[float, ...]) -> list[float]:
+                  y_val: np.ndarray, grid: tuple[float, ...], max_iter: int = -1) -> list[float]:
     """Accuracy on the val rows of an RBF SVC per C, all sharing one precomputed kernel."""
     z_train = np.asarray(z_train, dtype=np.float64)  # (n_tr, d), as SVC converts it
     z_val = np.asarray(z_val, dtype=np.float64)  # (n_val, d)
@@ -85,7 +86,7 @@ def kernel_scores(z_train: np.ndarray, y_train: np.ndarray, z_val: np.ndarray,
     k_val = rbf_kernel(z_val, z_train, gamma=gamma)  # (n_val, n_tr)
     scores = []
     for c in grid:
-        svc = SVC(kernel="precomputed", C=c).fit(k_train, y_train)
+        svc = SVC(kernel="precomputed", C=c, max_iter=max_iter).fit(k_train, y_train)
         scores.append(float(np.mean(svc.predict(k_val) == y_val)))
     return scores
 
@@ -153,7 +154,8 @@ def fast_reference(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
     if design.grid:
         folds = StratifiedKFold(n_splits=5).split(z, y)  # GridSearchCV's cv=5 for a classifier
         best_c, cv = search_grid(
-            lambda tr, va: kernel_scores(z[tr], y[tr], z[va], y[va], C_GRID), folds, n_jobs)
+            lambda tr, va: kernel_scores(z[tr], y[tr], z[va], y[va], C_GRID, REFERENCE_MAX_ITER),
+            folds, n_jobs)
         cv_acc = cv[best_c]
     svc = reference_svc(best_c, seed, design.grid)
     if refit == "kernel":
