@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import f1_score
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
 from comodo.stores.errors import ConfigError
@@ -58,12 +58,19 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
                  seed: int = 0) -> ProbeResult:
     """Multinomial logistic regression (L2, ``C=c``) on normalised, standardised features."""
     _check(train_x, train_y, test_x)
+    model = linear_model(train_x, train_y, c, max_iter, seed)
+    return _result("linear", model.predict(test_x), test_y)
+
+
+def linear_model(train_x: np.ndarray, train_y: np.ndarray, c: float = 1.0, max_iter: int = 1000,
+                 seed: int = 0) -> Pipeline:
+    """The linear probe's fitted pipeline: L2-normalise, standardise, logistic regression."""
     model = make_pipeline(Normalizer(), StandardScaler(),
                           LogisticRegression(C=c, max_iter=max_iter, random_state=seed))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(train_x, train_y)
-    return _result("linear", model.predict(test_x), test_y)
+    return model
 
 
 def knn_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,

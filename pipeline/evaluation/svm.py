@@ -187,12 +187,14 @@ def topk_accuracy(ranked: np.ndarray, labels: np.ndarray,
 def score_model(model: Any, ranking: Callable[[Any, np.ndarray], np.ndarray],
                 test_x: np.ndarray, test_y: np.ndarray, facts: dict[str, Any]
                 ) -> dict[str, Any]:
-    """``facts`` + ``n_test`` + Acc@1/3/5 + ``pred`` (top-1 class) from ``ranking``."""
+    """``facts`` + ``n_test`` + Acc@1/3/5 + ``pred`` (top-1 class) from ``ranking``, and
+    ``model`` (the fitted model, for ``comodo export``)."""
     ranked = (ranking(model, test_x) if len(test_x)
               else np.zeros((0, 1), np.int64))  # (N, K)
     out = {**facts, "n_test": int(len(test_y))}
     out.update(topk_accuracy(ranked, test_y))
     out["pred"] = ranked[:, 0]
+    out["model"] = model
     return out
 
 

@@ -122,11 +122,13 @@ class MomentEncoder(nn.Module):
 
     def forward(self, series: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(N, T) series [+ (N, T) mask, 1 = observed] -> (N, d)."""
-        _n, _samples = series.shape  # (N, T)
+        n, _samples = series.shape  # (N, T)
         series, mask = self.prepare(series, mask)  # (N, S), (N, S)
         series = torch.nan_to_num(revin(series, mask), nan=0.0, posinf=0.0, neginf=0.0)
-        patches = series.unfold(-1, self.patch_len, self.patch_len)  # (N, P, L); a tail < L is dropped
-        patch_mask = mask.unfold(-1, self.patch_len, self.patch_len).all(dim=-1)  # (N, P)
+        n_patches = series.shape[-1] // self.patch_len  # a tail < L is dropped
+        span = n_patches * self.patch_len  # patches by reshape, not unfold: exports to ONNX
+        patches = series[:, :span].reshape(n, n_patches, self.patch_len)  # (N, P, L)
+        patch_mask = mask[:, :span].reshape(n, n_patches, self.patch_len).all(dim=-1)  # (N, P)
         tokens = self.patch_embedding(patches, patch_mask)  # (N, P, d)
         hidden = self.encoder(inputs_embeds=tokens,
                               attention_mask=patch_mask.long()).last_hidden_state  # (N, P, d)

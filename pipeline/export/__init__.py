@@ -1,0 +1,1 @@
+"""Export bundles (ONNX encoder + classifier + preprocessing) and running them on IMU files."""

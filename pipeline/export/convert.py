@@ -1,0 +1,144 @@
+"""Models to ONNX: the student encoder (torch), its int8 twin, the fitted classifier (sklearn).
+
+- ``encoder_to_onnx``: ``torch.onnx.export`` with the TorchScript tracer (``dynamo=False``:
+  the dynamo exporter needs onnxscript, which is not installed), opset 17, dynamic batch.
+  Tracing records one path through the model: shapes that depend on the window length are
+  fixed (every bundle has one window length), shapes that depend on the batch stay
+  symbolic, and control flow that depends on the values cannot be exported (TimesNet picks
+  its periods from each batch's FFT; aten::fft_rfft has no ONNX symbolic either).
+  ``embedding_parity`` measures what tracing preserved.
+- ``quantize_int8``: onnxruntime's dynamic quantisation (int8 weights of MatMul/Gemm/Conv,
+  activations quantised per batch), after its pre-processing pass (ONNX shape inference and
+  graph optimisation; the symbolic shape pass is skipped, it fails on the transformer's
+  reshapes).
+- ``classifier_to_onnx``: skl2onnx's conversion of the fitted scikit-learn pipeline
+  (Normalizer, StandardScaler, SVC with Platt probabilities, or LogisticRegression), input
+  float64. ``classifier_parity`` compares its labels and probabilities with scikit-learn's.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import tempfile
+import time
+import warnings
+from functools import singledispatch
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+from torch import nn
+
+from comodo.pipeline.export.bundle import session
+from comodo.stores.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+ML_OPSET = 3
+
+
+def encoder_to_onnx(encoder: nn.Module, n_channels: int, n_samples: int, path: Path,
+                    name: str = "student") -> None:
+    """Write ``encoder`` (B, C, T) -> (B, D) as ONNX with a dynamic batch axis."""
+    example = torch.randn(2, n_channels, n_samples, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():  # tracer notes on Python values fixed by the window length
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(encoder.eval(), (example,), str(path), input_names=["imu"],
+                              output_names=["embedding"], opset_version=OPSET, dynamo=False,
+                              dynamic_axes={"imu": {0: "batch"}, "embedding": {0: "batch"}})
+        except Exception as err:  # the exporter raises many types for unsupported operations
+            first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+            raise ModelLoadError(f"student {name!r} cannot be exported to ONNX: {first}") from None
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
+    """Dynamic int8 quantisation of an ONNX encoder (weights int8, activations per batch)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_logger = logging.getLogger()  # onnxruntime.quantization logs through the root logger
+    level = quant_logger.level
+    quant_logger.setLevel(logging.ERROR)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            prepared = Path(tmp) / "prepared.onnx"
+            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+            quantize_dynamic(str(prepared), str(int8_path), weight_type=QuantType.QInt8)
+    finally:
+        quant_logger.setLevel(level)
+
+
+def run_encoder(path: Path, imu: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Features (N, D) of windows ``imu`` (N, C, T) through the ONNX encoder at ``path``."""
+    sess = session(path)
+    parts = [sess.run(None, {"imu": np.ascontiguousarray(imu[i:i + batch_size], np.float32)})[0]
+             for i in range(0, len(imu), batch_size)]
+    return np.concatenate(parts)
+
+
+def embedding_parity(path: Path, imu: np.ndarray, z_torch: np.ndarray) -> dict[str, Any]:
+    """Max |ONNX - torch| over the windows, in batches and for the first window alone."""
+    z_onnx = run_encoder(path, imu)
+    single = run_encoder(path, imu[:1], batch_size=1)
+    return {"n_windows": int(len(imu)),
+            "max_abs_diff": float(np.abs(z_onnx - z_torch).max()),
+            "max_abs_diff_batch_1": float(np.abs(single - z_torch[:1]).max()),
+            "max_abs_torch": float(np.abs(z_torch).max())}
+
+
+def per_window_latency_ms(path: Path, imu: np.ndarray, n_windows: int, threads: int = 1) -> float:
+    """Median wall time (ms) of one window through the ONNX model at ``path``, batch 1."""
+    sess = session(path, threads)
+    sess.run(None, {"imu": imu[:1]})  # warm-up
+    times = []
+    for i in range(n_windows):
+        window = np.ascontiguousarray(imu[i % len(imu)][None], np.float32)  # (1, C, T)
+        start = time.perf_counter()
+        sess.run(None, {"imu": window})
+        times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)
+
+
+@singledispatch
+def classifier_to_onnx(model: Any, n_features: int) -> tuple[bytes, str]:
+    """(ONNX bytes, top-1 rule) of a fitted classifier; one converter per model type."""
+    raise ModelLoadError(f"no ONNX conversion for a classifier of type {type(model).__name__}")
+
+
+@classifier_to_onnx.register
+def _pipeline(model: Pipeline, n_features: int) -> tuple[bytes, str]:
+    """A scikit-learn pipeline; its label is ``predict()``: the top-1 rule ``decision``."""
+    from skl2onnx import to_onnx
+
+    final = model.steps[-1][1]
+    with warnings.catch_warnings():  # skl2onnx reads SVC's Platt parameters, deprecated in 1.9
+        warnings.filterwarnings("ignore", message=".*probability.*", category=FutureWarning)
+        onx = to_onnx(model, np.zeros((1, n_features), np.float64),
+                      target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
+                      options={id(final): {"zipmap": False}})
+    _rename_input(onx, "features")
+    return onx.SerializeToString(), "decision"
+
+
+def _rename_input(onx: Any, name: str) -> None:
+    """Call the graph's single input ``name`` (skl2onnx names it ``X``)."""
+    old = onx.graph.input[0].name
+    onx.graph.input[0].name = name
+    for node in onx.graph.node:
+        node.input[:] = [name if i == old else i for i in node.input]
+
+
+def classifier_parity(path: Path, model: Any, x: np.ndarray) -> dict[str, Any]:
+    """The ONNX classifier against scikit-learn on features ``x`` (N, D): label agreement
+    and the largest probability difference."""
+    sess = session(path)
+    labels, proba = sess.run(None, {"features": np.asarray(x, np.float64)})
+    x64 = np.asarray(x, np.float64)
+    return {"n": int(len(x)),
+            "label_agreement": float(np.mean(np.asarray(labels) == model.predict(x64))),
+            "probability_max_abs_diff": float(np.abs(proba - model.predict_proba(x64)).max())}

@@ -1,0 +1,186 @@
+"""``comodo export``: runs/<ds>/<run>/encoder.* + windows.zarr -> exports/<ds>/<run>/ bundle.
+
+The bundle (``export.bundle``) holds the student encoder as ONNX, the classifier that the
+evaluate stage fits on its features (refit here: same features, seed and settings) as ONNX,
+the class names, the preprocessing of the imu and windows stages, and a model card. Before
+it is kept, the bundle is run with onnxruntime on the test split's windows and checked
+against the torch encoder (max |difference| of the features) and against evaluate's
+predictions (fraction of equal top-1 classes); both go to bundle.json and the card. With
+``quantize: int8`` an int8 encoder is written beside the fp32 one, with the test-split
+accuracy, size and latency of each.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from comodo.pipeline.config import StageConfig
+from comodo.pipeline.evaluation.svm import encode_windows
+from comodo.pipeline.export import card, convert
+from comodo.pipeline.export.bundle import (
+    CLASSIFIER_FILE,
+    ENCODER_FILES,
+    Bundle,
+    BundleInfo,
+    Preprocessing,
+    write_json,
+)
+from comodo.pipeline.export.fit import CLASSIFIERS, Features, Fitted
+from comodo.pipeline.stages.common import DatasetPaths
+from comodo.pipeline.stages.evaluate import EvaluateConfig, open_windows, split_rows
+from comodo.pipeline.students import StudentSpec, count_parameters, load_encoder
+from comodo.stores.chunked import ChunkedStore
+from comodo.stores.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class ExportConfig(StageConfig):
+    run: str | None = None  # runs/<ds>/<run>/; None: the evaluate section's run
+    format: Literal["onnx"] = "onnx"
+    quantize: Literal["none", "int8"] = "none"
+    classifier: str = "svm"  # a name in export.fit.CLASSIFIERS: svm | linear
+    latency_windows: int = Field(200, ge=1)  # windows timed one by one for the card, one thread
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the bundle's parts come from: the dataset's layout and the imu stage settings."""
+
+    adapter: str
+    adapter_options: dict[str, Any]
+    max_gap_s: float
+    target_rate_hz: float | None
+    scale: str
+
+
+def preprocessing(source: Source, store: ChunkedStore, imu_details: dict[str, Any]) -> Preprocessing:
+    """The bundle's preprocessing: the windows store's layout and the imu stage's settings,
+    which must be those imu.zarr was made with."""
+    made = (imu_details.get("target_rate_hz"), imu_details.get("scale"))
+    if made != (source.target_rate_hz, source.scale):
+        raise ConfigError(f"the imu section asks for rate {source.target_rate_hz} Hz, scale "
+                          f"{source.scale!r}, but imu.zarr was made with {made[0]} Hz, "
+                          f"{made[1]!r}; re-run the imu and windows stages or fix params.yaml")
+    details = store.provenance.details
+    _rows, _channels, n_samples = store.array("imu").shape
+    return Preprocessing(
+        layout=source.adapter, layout_options=dict(source.adapter_options),
+        channels=list(store.attrs["channels"]), units=list(store.attrs["units"]),
+        scale=source.scale, rate_hz=source.target_rate_hz, max_gap_s=source.max_gap_s,
+        window_mode=str(details.get("mode", "tile")), window_samples=int(n_samples),
+        window_s=float(store.attrs["window_s"]))
+
+
+def run(cfg: ExportConfig, eval_cfg: EvaluateConfig, source: Source, data_dir: Path, dataset: str,
+        runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics"),
+        out_root: Path = Path("exports")) -> dict[str, Any]:
+    """Write ``out_root/<ds>/<run>/``; returns bundle.json's content."""
+    run_name = cfg.run or eval_cfg.run
+    encoder, meta = load_encoder(Path(runs_dir) / dataset / run_name / "encoder")
+    spec = StudentSpec.from_dict(meta["spec"])
+    index, store, classes = open_windows(data_dir, dataset)
+    imu_store = ChunkedStore.open(DatasetPaths(data_dir, dataset).imu_store, expect={"stage": "imu"})
+    prep = preprocessing(source, store, dict(imu_store.provenance.details))
+    labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
+    rows = {s: np.sort(split_rows(index, s, store.url))
+            for s in (eval_cfg.train_split, eval_cfg.test_split)}
+    tr, te = rows[eval_cfg.train_split], rows[eval_cfg.test_split]
+    data = Features(encode_windows(encoder, store, tr, eval_cfg.batch_size), labels[tr],
+                    encode_windows(encoder, store, te, eval_cfg.batch_size), labels[te])
+    fitted = CLASSIFIERS.get(cfg.classifier)(data, eval_cfg.seed, eval_cfg.n_jobs)
+    test_imu = store.read_rows("imu", te)  # (N_test, C, T)
+    final = Path(out_root) / dataset / run_name
+    work = final.with_name(f".{run_name}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    convert.encoder_to_onnx(encoder, spec.n_channels, spec.n_samples, work / ENCODER_FILES["fp32"],
+                            spec.name)
+    if cfg.quantize == "int8":
+        convert.quantize_int8(work / ENCODER_FILES["fp32"], work / ENCODER_FILES["int8"])
+    onx, top1 = convert.classifier_to_onnx(fitted.model, data.test_x.shape[1])
+    (work / CLASSIFIER_FILE).write_bytes(onx)
+    info = BundleInfo(
+        dataset=dataset, run=run_name, classes=classes, top1=top1,
+        classifier={"kind": fitted.kind, "file": CLASSIFIER_FILE, "protocol": fitted.protocol,
+                    "class_ids": [int(c) for c in fitted.model.classes_],
+                    "facts": _plain(fitted.facts)},
+        encoder={"spec": spec.to_dict(), "out_dim": int(encoder.out_dim),
+                 "n_params": count_parameters(encoder), "teacher": meta.get("teacher"),
+                 "objective": meta.get("objective"),
+                 "files": {p: f for p, f in ENCODER_FILES.items() if (work / f).is_file()}})
+    write_json(work / "preprocessing.json", prep.to_dict())
+    write_json(work / "bundle.json", info.to_dict())
+    checks = verify(work, cfg, fitted, data, test_imu)
+    info = BundleInfo(**{**info.to_dict(), **checks})
+    write_json(work / "bundle.json", info.to_dict())
+    evaluated = _evaluated(Path(metrics_dir) / dataset / "evaluate.json", run_name)
+    card.write(work / "model_card.md", info.to_dict(), prep, evaluated,
+               _distill_metrics(Path(runs_dir) / dataset / run_name))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(work, final)
+    log.info("export %s: bundle in %s (top-1 agreement with evaluate %.3f, max |onnx - torch| %.2e)",
+             dataset, final, checks["parity"]["top1_agreement"],
+             checks["parity"]["embedding"]["max_abs_diff"])
+    return info.to_dict()
+
+
+def verify(work: Path, cfg: ExportConfig, fitted: Fitted, data: Features,
+           test_imu: np.ndarray) -> dict[str, Any]:
+    """Parity of the written bundle with torch and evaluate, and each precision's metrics."""
+    parity = {"embedding": convert.embedding_parity(work / ENCODER_FILES["fp32"], test_imu,
+                                                    data.test_x),
+              "classifier": convert.classifier_parity(work / CLASSIFIER_FILE, fitted.model,
+                                                      np.concatenate([data.train_x, data.test_x]))}
+    metrics = {}
+    for precision, name in ENCODER_FILES.items():
+        if not (work / name).is_file():
+            continue
+        ranked = Bundle(work, precision).predict(test_imu).classes  # (N_test, K)
+        metrics[precision] = {
+            **{f"acc@{k}": _acc_at(ranked, data.test_y, k) for k in (1, 3, 5)},
+            "size_bytes": (work / name).stat().st_size,
+            "latency_ms_per_window": round(convert.per_window_latency_ms(
+                work / name, test_imu, cfg.latency_windows), 4),
+            "latency_windows": cfg.latency_windows, "threads": 1}
+        if precision == "fp32":
+            parity["top1_agreement"] = float(np.mean(ranked[:, 0] == fitted.pred))
+            parity["n_test"] = int(len(fitted.pred))
+    metrics["classifier_size_bytes"] = (work / CLASSIFIER_FILE).stat().st_size
+    return {"parity": parity, "metrics": metrics}
+
+
+def _acc_at(ranked: np.ndarray, labels: np.ndarray, k: int) -> float | None:
+    if not len(labels):
+        return None
+    return float((ranked[:, :k] == labels[:, None]).any(axis=1).mean())
+
+
+def _plain(facts: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe scalars of a classifier's facts."""
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in facts.items()
+            if isinstance(v, (int, float, str, bool, np.generic)) or v is None}
+
+
+def _evaluated(path: Path, run_name: str) -> dict[str, Any] | None:
+    """evaluate.json's row of this run's distilled encoder, when evaluate judged this run."""
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if not str(record.get("run", "")).endswith(run_name):
+        return None
+    return next((r for r in record.get("rows", []) if r.get("variant") == "distilled"), None)
+
+
+def _distill_metrics(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
