@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -60,6 +61,9 @@ def predict(
     start: float = typer.Option(None, "--from", help="first window starts at or after this time (s)"),
     layout: str = typer.Option(None, "--layout", help="layout of the file (default: the bundle's)"),
     rate: float = typer.Option(None, "--rate", help="native rate (Hz) for files without a time column"),
+    option: list[str] = typer.Option([], "--option",
+                                     help="layout option KEY=VALUE (VALUE in YAML), e.g. "
+                                          "'units={accl_x: m/s^2}'; repeatable"),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | int8 encoder"),
     out: Path = typer.Option(None, "--out", help="write the windows to this Parquet file"),
     follow: bool = typer.Option(False, "--follow", help="read a growing CSV until interrupted"),
@@ -77,8 +81,9 @@ def predict(
     from comodo.pipeline.export.bundle import Bundle
 
     model = Bundle(bundle, precision)
+    reading = runner.Reading(layout, _options(option), rate)
     if not follow:
-        _show(runner.predict_file(model, imu_file, hop, start, layout, rate), out, header=True)
+        _show(runner.predict_file(model, imu_file, hop, start, reading), out, header=True)
         return
     tables: list[pl.DataFrame] = []
 
@@ -87,11 +92,29 @@ def predict(
         tables.append(rows)
 
     try:
-        runner.follow(model, imu_file, emit, hop, start, layout, rate, poll, settle, idle_exit)
+        runner.follow(model, imu_file, emit, hop, start, reading, poll, settle, idle_exit)
     except KeyboardInterrupt:
         pass  # the normal end of following
     if out is not None:
         _show(pl.concat(tables) if tables else pl.DataFrame(), out, header=False)
+
+
+def _options(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as a dict, each VALUE read as YAML."""
+    import yaml
+
+    from comodo.stores.errors import ConfigError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option {pair!r} is not KEY=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--option {key}: {value!r} is not valid YAML ({err})") from None
+    return out
 
 
 def _show(rows, out: Path | None, header: bool) -> None:

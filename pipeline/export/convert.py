@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 OPSET = 17
 ML_OPSET = 3
+PARITY_TOL = 1e-4  # max |ONNX - torch| of an encoder's features accepted at export
 
 
 def encoder_to_onnx(encoder: nn.Module, n_channels: int, n_samples: int, path: Path,
@@ -54,6 +55,26 @@ def encoder_to_onnx(encoder: nn.Module, n_channels: int, n_samples: int, path: P
         except Exception as err:  # the exporter raises many types for unsupported operations
             first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
             raise ModelLoadError(f"student {name!r} cannot be exported to ONNX: {first}") from None
+    _check_batches(encoder, example, path, name)
+
+
+def _check_batches(encoder: nn.Module, example: torch.Tensor, path: Path, name: str) -> None:
+    """The graph must run, and match torch within ``PARITY_TOL``, for batch sizes other than
+    the traced one (a trace can fix the batch where a model reshapes by Python numbers)."""
+    for batch in (1, 3):
+        imu = example[:1].repeat(batch, 1, 1) + torch.linspace(0, 1, batch)[:, None, None]
+        with torch.inference_mode():
+            z_torch = encoder(imu).numpy()
+        try:
+            z_onnx = run_encoder(path, imu.numpy())
+        except Exception as err:  # onnxruntime's own error types
+            first = str(err).strip().splitlines()[0][:200]
+            raise ModelLoadError(f"student {name!r} exports to ONNX only for the batch size it was "
+                                 f"traced with (batch {batch} fails: {first})") from None
+        diff = float(np.abs(z_onnx - z_torch).max())
+        if diff > PARITY_TOL:
+            raise ModelLoadError(f"student {name!r}: ONNX features differ from torch by {diff:.2e} "
+                                 f"(> {PARITY_TOL:g}) at batch {batch}; it cannot be exported")
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path) -> None:

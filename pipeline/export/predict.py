@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -55,19 +56,28 @@ class Windows:
     imu: np.ndarray
 
 
-def read_recording(path: Path, prep: Preprocessing, layout: str | None = None,
-                   rate_hz: float | None = None) -> ImuData:
-    """One IMU file read by ``layout``'s adapter (default: the bundle's own layout)."""
-    layout = layout or prep.layout
+@dataclass(frozen=True)
+class Reading:
+    """How to read a recording: the layout (None: the bundle's), its options (over the
+    bundle's when the layout is the bundle's), the native rate of a file without times."""
+
+    layout: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    rate_hz: float | None = None
+
+
+def read_recording(path: Path, prep: Preprocessing, reading: Reading = Reading()) -> ImuData:
+    """One IMU file read by the layout's adapter (default: the bundle's own layout)."""
+    layout = reading.layout or prep.layout
     if layout not in TABLE_LAYOUTS:
         raise ConfigError(f"layout {layout!r} does not read one CSV/Parquet file per recording; "
                           f"pass --layout with one of: {', '.join(TABLE_LAYOUTS)}")
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"IMU file {path} does not exist")
-    options = prep.layout_options if layout == prep.layout else {}
+    options = {**(prep.layout_options if layout == prep.layout else {}), **reading.options}
     adapter = make_adapter(layout, str(path.parent), "predict", options)
-    rec = {"recording_id": path.stem, "imu_path": str(path), "imu_rate_hz": rate_hz,
+    rec = {"recording_id": path.stem, "imu_path": str(path), "imu_rate_hz": reading.rate_hz,
            "extra": "{}", "label": None, "split": None}
     return adapter.load_imu(rec)
 
@@ -150,9 +160,8 @@ def predict_recording(bundle: Bundle, imu: ImuData, where: str, hop_s: float | N
 
 
 def predict_file(bundle: Bundle, path: Path, hop_s: float | None = None,
-                 from_s: float | None = None, layout: str | None = None,
-                 rate_hz: float | None = None) -> pl.DataFrame:
-    imu = read_recording(path, bundle.prep, layout, rate_hz)
+                 from_s: float | None = None, reading: Reading = Reading()) -> pl.DataFrame:
+    imu = read_recording(path, bundle.prep, reading)
     return predict_recording(bundle, imu, str(path), hop_s, from_s)
 
 
@@ -165,8 +174,8 @@ def complete_lines(path: Path, out: Path) -> int:
 
 
 def follow(bundle: Bundle, path: Path, emit: Callable[[pl.DataFrame], None],
-           hop_s: float | None = None, from_s: float | None = None, layout: str | None = None,
-           rate_hz: float | None = None, poll_s: float = 1.0, settle_s: float = 0.5,
+           hop_s: float | None = None, from_s: float | None = None,
+           reading: Reading = Reading(), poll_s: float = 1.0, settle_s: float = 0.5,
            idle_exit_s: float | None = None) -> int:
     """Classify a growing CSV as windows complete; ``emit`` gets each new table.
 
@@ -188,12 +197,13 @@ def follow(bundle: Bundle, path: Path, emit: Callable[[pl.DataFrame], None],
             if size != state.size and complete_lines(path, snapshot) > 0:
                 state.size, state.grown_at = size, time.monotonic()
                 try:
-                    rows = _settled_rows(bundle, snapshot, str(path), hop_s, from_s, layout,
-                                         rate_hz, settle_s, state.emitted_until)
+                    rows = _settled_rows(bundle, snapshot, str(path), hop_s, from_s, reading,
+                                         settle_s, state.emitted_until)
                     state.error = None
-                except InputDataError as err:
-                    log.debug("not readable yet: %s", err)
-                    state.error, rows = err, pl.DataFrame()
+                except InputDataError as err:  # named by the file, not by its snapshot
+                    state.error = InputDataError(str(err).replace(str(snapshot), str(path)))
+                    log.debug("not readable yet: %s", state.error)
+                    rows = pl.DataFrame()
                 if len(rows):
                     emit(rows)
                     state.emitted_until = float(rows["start_s"].max())
@@ -216,11 +226,11 @@ class _Following:
 
 
 def _settled_rows(bundle: Bundle, snapshot: Path, where: str, hop_s: float | None,
-                  from_s: float | None, layout: str | None, rate_hz: float | None,
-                  settle_s: float, after_s: float) -> pl.DataFrame:
+                  from_s: float | None, reading: Reading, settle_s: float, after_s: float
+                  ) -> pl.DataFrame:
     """The windows of the file so far that end ``settle_s`` before its last sample and
     start after ``after_s``; none while the file is still shorter than one window."""
-    imu = read_recording(snapshot, bundle.prep, layout, rate_hz)
+    imu = read_recording(snapshot, bundle.prep, reading)
     segments = segments_of(imu, bundle.prep, where)
     last = max(s.t0_s + (len(s.values) - 1) / s.rate_hz for s in segments)
     hop = bundle.prep.window_s if hop_s is None else hop_s
