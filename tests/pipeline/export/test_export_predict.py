@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import EVAL
+from synthetic_fixture import prepare
 
 from comodo.pipeline.export.bundle import Bundle
 from comodo.pipeline.export.predict import (
@@ -103,3 +104,16 @@ def test_linear_classifier_bundle_matches_evaluates_linear_probe(prepared, tmp_p
     assert info["parity"]["top1_agreement"] == 1.0
     evaluated = json.loads((prepared.metrics / "tiny/evaluate.json").read_text())["rows"][0]
     assert info["metrics"]["fp32"]["acc@1"] == pytest.approx(evaluated["linear_acc"])
+
+
+def test_whole_mode_bundle_reads_one_window_per_recording_with_evaluates_label(tmp_path):
+    prepared = prepare(tmp_path, mode="whole")
+    run(ExportConfig(latency_windows=5), EVAL, prepared.source, prepared.data, "tiny",
+        prepared.runs, prepared.metrics, tmp_path / "exports")
+    bundle = Bundle(tmp_path / "exports/tiny/default")
+    assert bundle.prep.window_mode == "whole" and bundle.prep.window_samples > 3000
+    test = _test_windows(prepared)
+    evaluated = np.load(prepared.metrics / "tiny/features/distilled.npz")
+    for rid, pred in zip(test["recording_id"], evaluated["pred"]):
+        rows = predict_file(bundle, prepared.root / "imu" / f"{rid}.csv")
+        assert len(rows) == 1 and rows["label"][0] == evaluated["classes"][pred]
