@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
+from torch import nn
 
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.evaluation.svm import encode_windows
@@ -81,57 +82,80 @@ def preprocessing(source: Source, store: ChunkedStore, imu_details: dict[str, An
         window_s=float(store.attrs["window_s"]))
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What the bundle is built from: preprocessing, classes, features and test windows."""
+
+    prep: Preprocessing
+    classes: list[str]
+    data: Features
+    test_imu: np.ndarray  # (N_test, C, T)
+
+
+def read_inputs(encoder: nn.Module, eval_cfg: EvaluateConfig, source: Source, data_dir: Path,
+                dataset: str) -> Inputs:
+    """The windows store's train and test windows encoded as evaluate encodes them."""
+    index, store, classes = open_windows(data_dir, dataset)
+    imu_store = ChunkedStore.open(DatasetPaths(data_dir, dataset).imu_store, expect={"stage": "imu"})
+    prep = preprocessing(source, store, dict(imu_store.provenance.details))
+    labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
+    tr, te = (np.sort(split_rows(index, s, store.url))
+              for s in (eval_cfg.train_split, eval_cfg.test_split))
+    data = Features(encode_windows(encoder, store, tr, eval_cfg.batch_size), labels[tr],
+                    encode_windows(encoder, store, te, eval_cfg.batch_size), labels[te])
+    return Inputs(prep, classes, data, store.read_rows("imu", te))
+
+
 def run(cfg: ExportConfig, eval_cfg: EvaluateConfig, source: Source, data_dir: Path, dataset: str,
         runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics"),
         out_root: Path = Path("exports")) -> dict[str, Any]:
     """Write ``out_root/<ds>/<run>/``; returns bundle.json's content."""
     run_name = cfg.run or eval_cfg.run
-    encoder, meta = load_encoder(Path(runs_dir) / dataset / run_name / "encoder")
-    spec = StudentSpec.from_dict(meta["spec"])
-    index, store, classes = open_windows(data_dir, dataset)
-    imu_store = ChunkedStore.open(DatasetPaths(data_dir, dataset).imu_store, expect={"stage": "imu"})
-    prep = preprocessing(source, store, dict(imu_store.provenance.details))
-    labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
-    rows = {s: np.sort(split_rows(index, s, store.url))
-            for s in (eval_cfg.train_split, eval_cfg.test_split)}
-    tr, te = rows[eval_cfg.train_split], rows[eval_cfg.test_split]
-    data = Features(encode_windows(encoder, store, tr, eval_cfg.batch_size), labels[tr],
-                    encode_windows(encoder, store, te, eval_cfg.batch_size), labels[te])
-    fitted = CLASSIFIERS.get(cfg.classifier)(data, eval_cfg.seed, eval_cfg.n_jobs)
-    test_imu = store.read_rows("imu", te)  # (N_test, C, T)
+    run_dir = Path(runs_dir) / dataset / run_name
+    encoder, meta = load_encoder(run_dir / "encoder")
+    inputs = read_inputs(encoder, eval_cfg, source, data_dir, dataset)
+    fitted = CLASSIFIERS.get(cfg.classifier)(inputs.data, eval_cfg.seed, eval_cfg.n_jobs)
     final = Path(out_root) / dataset / run_name
-    work = final.with_name(f".{run_name}.partial")
+    work = final.with_name(f".{run_name}.partial")  # the bundle appears whole or not at all
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    info = write_models(work, cfg, encoder, meta, fitted, inputs) | {"dataset": dataset,
+                                                                     "run": run_name}
+    write_json(work / "preprocessing.json", inputs.prep.to_dict())
+    write_json(work / "bundle.json", BundleInfo(**info).to_dict())
+    info |= verify(work, cfg, fitted, inputs.data, inputs.test_imu)
+    write_json(work / "bundle.json", BundleInfo(**info).to_dict())
+    card.write(work / "model_card.md", info, inputs.prep,
+               _evaluated(Path(metrics_dir) / dataset / "evaluate.json", run_name),
+               _read_optional(run_dir / "metrics.json"))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(work, final)
+    log.info("export %s: bundle in %s (top-1 agreement with evaluate %.3f, max |onnx - torch| %.2e)",
+             dataset, final, info["parity"]["top1_agreement"],
+             info["parity"]["embedding"]["max_abs_diff"])
+    return BundleInfo(**info).to_dict()
+
+
+def write_models(work: Path, cfg: ExportConfig, encoder: nn.Module, meta: dict[str, Any],
+                 fitted: Fitted, inputs: Inputs) -> dict[str, Any]:
+    """encoder.onnx (+ int8) and classifier.onnx; returns bundle.json's fields about them."""
+    spec = StudentSpec.from_dict(meta["spec"])
     convert.encoder_to_onnx(encoder, spec.n_channels, spec.n_samples, work / ENCODER_FILES["fp32"],
                             spec.name)
     if cfg.quantize == "int8":
         convert.quantize_int8(work / ENCODER_FILES["fp32"], work / ENCODER_FILES["int8"])
-    onx, top1 = convert.classifier_to_onnx(fitted.model, data.test_x.shape[1])
+    onx, top1 = convert.classifier_to_onnx(fitted.model, inputs.data.test_x.shape[1])
     (work / CLASSIFIER_FILE).write_bytes(onx)
-    info = BundleInfo(
-        dataset=dataset, run=run_name, classes=classes, top1=top1,
-        classifier={"kind": fitted.kind, "file": CLASSIFIER_FILE, "protocol": fitted.protocol,
-                    "class_ids": [int(c) for c in fitted.model.classes_],
-                    "facts": _plain(fitted.facts)},
-        encoder={"spec": spec.to_dict(), "out_dim": int(encoder.out_dim),
-                 "n_params": count_parameters(encoder), "teacher": meta.get("teacher"),
-                 "objective": meta.get("objective"),
-                 "files": {p: f for p, f in ENCODER_FILES.items() if (work / f).is_file()}})
-    write_json(work / "preprocessing.json", prep.to_dict())
-    write_json(work / "bundle.json", info.to_dict())
-    checks = verify(work, cfg, fitted, data, test_imu)
-    info = BundleInfo(**{**info.to_dict(), **checks})
-    write_json(work / "bundle.json", info.to_dict())
-    evaluated = _evaluated(Path(metrics_dir) / dataset / "evaluate.json", run_name)
-    card.write(work / "model_card.md", info.to_dict(), prep, evaluated,
-               _distill_metrics(Path(runs_dir) / dataset / run_name))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(work, final)
-    log.info("export %s: bundle in %s (top-1 agreement with evaluate %.3f, max |onnx - torch| %.2e)",
-             dataset, final, checks["parity"]["top1_agreement"],
-             checks["parity"]["embedding"]["max_abs_diff"])
-    return info.to_dict()
+    return {
+        "classes": inputs.classes, "top1": top1,
+        "classifier": {"kind": fitted.kind, "file": CLASSIFIER_FILE, "protocol": fitted.protocol,
+                       "class_ids": [int(c) for c in fitted.model.classes_],
+                       "facts": _plain(fitted.facts)},
+        "encoder": {"spec": spec.to_dict(), "out_dim": int(encoder.out_dim),
+                    "n_params": count_parameters(encoder), "teacher": meta.get("teacher"),
+                    "objective": meta.get("objective"),
+                    "files": {p: f for p, f in ENCODER_FILES.items() if (work / f).is_file()}},
+    }
 
 
 def verify(work: Path, cfg: ExportConfig, fitted: Fitted, data: Features,
@@ -176,11 +200,10 @@ def _evaluated(path: Path, run_name: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     record = json.loads(path.read_text())
-    if not str(record.get("run", "")).endswith(run_name):
+    if Path(str(record.get("run", ""))).name != run_name:
         return None
     return next((r for r in record.get("rows", []) if r.get("variant") == "distilled"), None)
 
 
-def _distill_metrics(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "metrics.json"
+def _read_optional(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
