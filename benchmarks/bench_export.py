@@ -2,14 +2,15 @@
 
 For each student (``cnn1d`` and ``transformer`` with their default options, on 6-channel
 5 s windows at 200 Hz: the synthetic default's input), a run is written as distill writes
-one (the student at its seeded initialisation: latency and size do not depend on the
-weights' values), then ``comodo export --quantize int8`` runs on a small synthetic dataset
-taken through ingest, imu and windows. Reported per precision: the median wall time of one
-window through the ONNX encoder with onnxruntime on one thread (``--windows`` windows, one
-at a time, after a warm-up), the encoder's and the whole bundle's bytes, the test-split
-Acc@1 of the bundle; and, for reference, the torch encoder's median per window on one
-thread. Accuracy here is that of untrained students on a tiny set: the accuracy change of
-int8 on a trained student is in its model card (``comodo export --quantize int8``).
+one (the student's seeded initialisation, each weight moved by noise: latency and size do
+not depend on the values, but layers that start equal would be stored once), then
+``comodo export --quantize int8`` runs on a small synthetic dataset taken through ingest,
+imu and windows. Reported per precision: the median wall time of one window through the
+ONNX encoder with onnxruntime on one thread (``--windows`` windows, one at a time, after a
+warm-up), the encoder's bytes and the bundle's (that encoder, the classifier, JSON and
+card), the test-split Acc@1; and, for reference, the torch encoder's median per window on
+one thread. Accuracy here is that of untrained students on a tiny set: the accuracy change
+of int8 on a trained student is in its model card (``comodo export --quantize int8``).
 
 Writes benchmarks/results/export.json.
 """
@@ -52,6 +53,9 @@ def bench_student(name: str, base: Path, data: Path, source: Source, n_windows: 
     spec = StudentSpec(name, 6, 1000)
     torch.manual_seed(0)
     encoder = build_student(spec).eval()
+    with torch.no_grad():  # layers built as copies of one start equal: the exporter would store
+        for p in encoder.parameters():  # them once, so no layer keeps its initial weights
+            p.add_(0.02 * torch.randn_like(p))
     export_encoder(encoder, spec, base / "runs" / "bench" / name, {"objective": "none",
                                                                    "teacher": "none"})
     info = run(ExportConfig(run=name, quantize="int8", latency_windows=n_windows),

@@ -10,7 +10,9 @@
 - ``quantize_int8``: onnxruntime's dynamic quantisation (int8 weights of MatMul/Gemm/Conv,
   activations quantised per batch), after its pre-processing pass (ONNX shape inference and
   graph optimisation; the symbolic shape pass is skipped, it fails on the transformer's
-  reshapes).
+  reshapes). Weights use 7 of the 8 bits (``reduce_range``): with full-range weights the
+  u8 x s8 products of CPUs without VNNI saturate, and the distilled transformer's int8
+  features fell to a cosine of 0.46 with its fp32 ones (0.98 with reduce_range).
 - ``classifier_to_onnx``: skl2onnx's conversion of the fitted scikit-learn pipeline
   (Normalizer, StandardScaler, SVC with Platt probabilities, or LogisticRegression), input
   float64. ``classifier_parity`` compares its labels and probabilities with scikit-learn's.
@@ -89,7 +91,8 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             prepared = Path(tmp) / "prepared.onnx"
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-            quantize_dynamic(str(prepared), str(int8_path), weight_type=QuantType.QInt8)
+            quantize_dynamic(str(prepared), str(int8_path), weight_type=QuantType.QInt8,
+                             reduce_range=True)
     finally:
         quant_logger.setLevel(level)
 
