@@ -13,12 +13,12 @@ from comodo.pipeline.stages.export import ExportConfig, run  # noqa: E402
 EVAL = EvaluateConfig(knn_k=3, n_jobs=1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prepared(tmp_path_factory) -> Prepared:
     return prepare(tmp_path_factory.mktemp("synthetic"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bundle_dir(prepared: Prepared) -> Path:
     """The default bundle of the run, with an int8 encoder beside the fp32 one."""
     out = prepared.data.parent / "exports"
