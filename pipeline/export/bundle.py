@@ -6,8 +6,9 @@
                          float32, B dynamic
     encoder.int8.onnx    with ``--quantize int8``: the same graph with int8 weights (dynamic
                          quantisation: activations quantised per batch at run time)
-    classifier.onnx      the fitted classifier: ``features`` (B, D) float64 -> ``label`` (B,)
-                         int64 class ids and ``probabilities`` (B, K) float32
+    classifier.onnx      the fitted classifier: ``features`` (B, D) (float64, or the dtype in
+                         bundle.json) -> ``label`` (B,) int64 class ids and ``probabilities``
+                         (B, K) float32
     preprocessing.json   how a recording becomes windows (``Preprocessing``)
     bundle.json          classes, files, how the top-1 class is chosen, parity and metrics
                          measured at export
@@ -105,14 +106,15 @@ def rank(labels: np.ndarray, proba: np.ndarray, class_ids: np.ndarray, top1: str
     ``labels`` (N,) are the classifier's own class ids, ``proba`` (N, K) its probabilities
     with one column per id of ``class_ids`` (K,), sorted. ``decision``: the classifier's label
     first (an SVM's vote, which Platt probabilities can contradict); ``probability``: the
-    first most probable class. The rest follow by decreasing probability (stable on ties).
+    first most probable class. The rest follow by decreasing probability (on ties the
+    later class first, as scikit-learn's ``top_k_accuracy_score`` orders them).
     """
     n, _k = proba.shape  # (N, K)
     if top1 == "decision":
         first = np.searchsorted(class_ids, labels.astype(np.int64))  # (N,) columns
     else:
         first = np.argmax(proba, axis=1)  # (N,)
-    order = np.argsort(-proba, axis=1, kind="stable")  # (N, K) most probable first
+    order = np.argsort(proba, axis=1, kind="stable")[:, ::-1]  # (N, K) most probable first
     rest = order[order != first[:, None]].reshape(n, -1)  # (N, K - 1)
     columns = np.concatenate([first[:, None], rest], axis=1)  # (N, K)
     return Ranked(class_ids[columns], np.take_along_axis(proba, columns, axis=1))
@@ -176,7 +178,8 @@ class Bundle:
         if not len(z):
             k = len(self.classes)
             return Ranked(np.zeros((0, k), np.int64), np.zeros((0, k), np.float32))
-        labels, proba = self.classifier.run(None, {"features": np.asarray(z, np.float64)})
+        features = np.asarray(z, self.info["classifier"]["input_dtype"])  # (N, D)
+        labels, proba = self.classifier.run(None, {"features": features})
         return rank(np.asarray(labels), np.asarray(proba), self.class_ids, self.top1)
 
     def predict(self, imu: np.ndarray) -> Ranked:

@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from functools import singledispatch
 from pathlib import Path
 from typing import Any
@@ -128,25 +129,39 @@ def per_window_latency_ms(path: Path, imu: np.ndarray, n_windows: int, threads: 
     return 1000.0 * statistics.median(times)
 
 
+@dataclass(frozen=True)
+class OnnxClassifier:
+    """A classifier as ONNX: the graph, how its top-1 class is chosen, its input dtype."""
+
+    graph: bytes
+    top1: str  # "decision": its ``label`` output; "probability": its most probable class
+    input_dtype: str  # numpy dtype name of ``features``
+
+
 @singledispatch
-def classifier_to_onnx(model: Any, n_features: int) -> tuple[bytes, str]:
-    """(ONNX bytes, top-1 rule) of a fitted classifier; one converter per model type."""
+def classifier_to_onnx(model: Any, n_features: int) -> OnnxClassifier:
+    """A fitted classifier as ONNX; one converter per model type."""
     raise ModelLoadError(f"no ONNX conversion for a classifier of type {type(model).__name__}")
 
 
-@classifier_to_onnx.register
-def _pipeline(model: Pipeline, n_features: int) -> tuple[bytes, str]:
-    """A scikit-learn pipeline; its label is ``predict()``: the top-1 rule ``decision``."""
+def sklearn_to_onnx(model: Pipeline, n_features: int, dtype: type = np.float64) -> bytes:
+    """skl2onnx's graph of a fitted pipeline, probabilities as a (B, K) tensor, input ``features``."""
     from skl2onnx import to_onnx
 
     final = model.steps[-1][1]
     with warnings.catch_warnings():  # skl2onnx reads SVC's Platt parameters, deprecated in 1.9
         warnings.filterwarnings("ignore", message=".*probability.*", category=FutureWarning)
-        onx = to_onnx(model, np.zeros((1, n_features), np.float64),
+        onx = to_onnx(model, np.zeros((1, n_features), dtype),
                       target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
                       options={id(final): {"zipmap": False}})
     _rename_input(onx, "features")
-    return onx.SerializeToString(), "decision"
+    return onx.SerializeToString()
+
+
+@classifier_to_onnx.register
+def _pipeline(model: Pipeline, n_features: int) -> OnnxClassifier:
+    """A scikit-learn pipeline; its label is ``predict()``: the top-1 rule ``decision``."""
+    return OnnxClassifier(sklearn_to_onnx(model, n_features), "decision", "float64")
 
 
 def _rename_input(onx: Any, name: str) -> None:
@@ -157,12 +172,15 @@ def _rename_input(onx: Any, name: str) -> None:
         node.input[:] = [name if i == old else i for i in node.input]
 
 
-def classifier_parity(path: Path, model: Any, x: np.ndarray) -> dict[str, Any]:
-    """The ONNX classifier against scikit-learn on features ``x`` (N, D): label agreement
-    and the largest probability difference."""
-    sess = session(path)
-    labels, proba = sess.run(None, {"features": np.asarray(x, np.float64)})
-    x64 = np.asarray(x, np.float64)
-    return {"n": int(len(x)),
-            "label_agreement": float(np.mean(np.asarray(labels) == model.predict(x64))),
-            "probability_max_abs_diff": float(np.abs(proba - model.predict_proba(x64)).max())}
+def classifier_parity(path: Path, model: Any, x: np.ndarray, top1: str, input_dtype: str
+                      ) -> dict[str, Any]:
+    """The ONNX classifier against scikit-learn on features ``x`` (N, D): agreement of the
+    top-1 class (by the rule ``top1``) and the largest probability difference."""
+    labels, proba = session(path).run(None, {"features": np.asarray(x, input_dtype)})
+    expected = model.predict_proba(x)  # (N, K)
+    if top1 == "decision":
+        ours, theirs = np.asarray(labels), model.predict(x)
+    else:
+        ours, theirs = np.argmax(proba, axis=1), np.argmax(expected, axis=1)
+    return {"n": int(len(x)), "label_agreement": float(np.mean(ours == theirs)),
+            "probability_max_abs_diff": float(np.abs(proba - expected).max())}

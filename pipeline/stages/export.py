@@ -123,7 +123,7 @@ def run(cfg: ExportConfig, eval_cfg: EvaluateConfig, source: Source, data_dir: P
                                                                      "run": run_name}
     write_json(work / "preprocessing.json", inputs.prep.to_dict())
     write_json(work / "bundle.json", BundleInfo(**info).to_dict())
-    info |= verify(work, cfg, fitted, inputs.data, inputs.test_imu)
+    info |= verify(work, cfg, fitted, inputs.data, inputs.test_imu, info)
     write_json(work / "bundle.json", BundleInfo(**info).to_dict())
     card.write(work / "model_card.md", info, inputs.prep,
                _evaluated(Path(metrics_dir) / dataset / "evaluate.json", run_name),
@@ -144,11 +144,12 @@ def write_models(work: Path, cfg: ExportConfig, encoder: nn.Module, meta: dict[s
                             spec.name)
     if cfg.quantize == "int8":
         convert.quantize_int8(work / ENCODER_FILES["fp32"], work / ENCODER_FILES["int8"])
-    onx, top1 = convert.classifier_to_onnx(fitted.model, inputs.data.test_x.shape[1])
-    (work / CLASSIFIER_FILE).write_bytes(onx)
+    onx = convert.classifier_to_onnx(fitted.model, inputs.data.test_x.shape[1])
+    (work / CLASSIFIER_FILE).write_bytes(onx.graph)
     return {
-        "classes": inputs.classes, "top1": top1,
+        "classes": inputs.classes, "top1": onx.top1,
         "classifier": {"kind": fitted.kind, "file": CLASSIFIER_FILE, "protocol": fitted.protocol,
+                       "input_dtype": onx.input_dtype,
                        "class_ids": [int(c) for c in fitted.model.classes_],
                        "facts": _plain(fitted.facts)},
         "encoder": {"spec": spec.to_dict(), "out_dim": int(encoder.out_dim),
@@ -158,13 +159,14 @@ def write_models(work: Path, cfg: ExportConfig, encoder: nn.Module, meta: dict[s
     }
 
 
-def verify(work: Path, cfg: ExportConfig, fitted: Fitted, data: Features,
-           test_imu: np.ndarray) -> dict[str, Any]:
+def verify(work: Path, cfg: ExportConfig, fitted: Fitted, data: Features, test_imu: np.ndarray,
+           info: dict[str, Any]) -> dict[str, Any]:
     """Parity of the written bundle with torch and evaluate, and each precision's metrics."""
     parity = {"embedding": convert.embedding_parity(work / ENCODER_FILES["fp32"], test_imu,
                                                     data.test_x),
-              "classifier": convert.classifier_parity(work / CLASSIFIER_FILE, fitted.model,
-                                                      np.concatenate([data.train_x, data.test_x]))}
+              "classifier": convert.classifier_parity(
+                  work / CLASSIFIER_FILE, fitted.model, np.concatenate([data.train_x, data.test_x]),
+                  info["top1"], info["classifier"]["input_dtype"])}
     metrics = {}
     for precision, name in ENCODER_FILES.items():
         if not (work / name).is_file():
