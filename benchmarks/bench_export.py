@@ -30,7 +30,7 @@ from benchmarks.common import write_result
 from comodo.pipeline.datasets.synthetic import SynthConfig, generate
 from comodo.pipeline.stages import imu, ingest, windows
 from comodo.pipeline.stages.evaluate import EvaluateConfig
-from comodo.pipeline.stages.export import ExportConfig, Source, run
+from comodo.pipeline.stages.export import ExportConfig, Source, run, source_of
 from comodo.pipeline.students import StudentSpec, build_student
 from comodo.pipeline.training.export import cpu_latency_ms, export_encoder
 
@@ -46,7 +46,7 @@ def prepare_data(base: Path) -> tuple[Path, Source]:
     imu_cfg = imu.ImuConfig(workers=1)
     imu.run(imu_cfg, data, "bench", "ego4d", str(root), {})
     windows.run(windows.WindowsConfig(direct_io=False, workers=1), data, "bench")
-    return data, Source("ego4d", {}, imu_cfg.max_gap_s, imu_cfg.target_rate_hz, imu_cfg.scale)
+    return data, source_of("ego4d", {}, imu_cfg)
 
 
 def bench_student(name: str, base: Path, data: Path, source: Source, n_windows: int) -> dict[str, Any]:

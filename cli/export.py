@@ -29,7 +29,7 @@ def export(
 ) -> None:
     """Write a self-contained ONNX bundle of a run: encoder, classifier, preprocessing, card."""
     from comodo.pipeline.stages.evaluate import EvaluateConfig
-    from comodo.pipeline.stages.export import ExportConfig, Source, run
+    from comodo.pipeline.stages.export import ExportConfig, run, source_of
     from comodo.pipeline.stages.imu import ImuConfig
 
     cfg = load_section(ExportConfig, "export", params, dataset=dataset, overrides={
@@ -37,8 +37,7 @@ def export(
     eval_cfg = load_section(EvaluateConfig, "evaluate", params, dataset=dataset)
     imu_cfg = load_section(ImuConfig, "imu", params, dataset=dataset)
     entry = dataset_entry(read_params(params), dataset, params)
-    source = Source(entry.adapter, dict(entry.options), imu_cfg.max_gap_s, imu_cfg.target_rate_hz,
-                    imu_cfg.scale)
+    source = source_of(entry.adapter, entry.options, imu_cfg)
     info = run(cfg, eval_cfg, source, Path(data_dir(params)), dataset, runs_dir, metrics_dir, out)
     bundle = out / dataset / info["run"]
     for precision, m in info["metrics"].items():

@@ -44,6 +44,7 @@ class Preprocessing:
     units: list[str]  # canonical units after conversion (g, deg/s, or as the source)
     scale: str  # "none" | "mmea": raw counts scaled as the imu stage does
     rate_hz: float | None  # resampling target; None: the native rate is kept
+    resampler: str  # signal.RESAMPLERS: the filter from the native to the target rate
     max_gap_s: float  # a recording is split into segments at longer gaps
     window_mode: str  # "tile": windows of window_samples; "whole": one window per recording
     window_samples: int  # T, samples per window

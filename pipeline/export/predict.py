@@ -88,7 +88,8 @@ def segments_of(imu: ImuData, prep: Preprocessing, where: str) -> list[signal.Se
     if list(imu.channels) != list(prep.channels):
         raise InputDataError(f"{where} has channels {imu.channels}, the bundle reads "
                              f"{prep.channels}; read it with the layout it was written in (--layout)")
-    segments, units, _report = signal.process(imu, prep.rate_hz, prep.max_gap_s, prep.scale)
+    segments, units, _report = signal.process(imu, prep.rate_hz, prep.max_gap_s, prep.scale,
+                                              prep.resampler)
     if list(units) != list(prep.units):
         raise InputDataError(f"{where} converts to units {units}, the bundle was trained on "
                              f"{prep.units}; give the channels' units in the layout's options")

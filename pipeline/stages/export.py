@@ -36,11 +36,13 @@ from comodo.pipeline.export.bundle import (
     write_json,
 )
 from comodo.pipeline.export.fit import CLASSIFIERS, Features, Fitted
-from comodo.pipeline.stages.common import DatasetPaths
+from comodo.pipeline.stages.common import DatasetPaths, output_config
 from comodo.pipeline.stages.evaluate import EvaluateConfig, open_windows, split_rows
+from comodo.pipeline.stages.imu import ImuConfig
 from comodo.pipeline.students import StudentSpec, count_parameters, load_encoder
 from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import ConfigError
+from comodo.stores.provenance import config_hash
 
 log = logging.getLogger(__name__)
 
@@ -62,24 +64,31 @@ class Source:
     max_gap_s: float
     target_rate_hz: float | None
     scale: str
+    resampler: str
+    imu_config_hash: str  # of the imu section's output fields, as imu.zarr's provenance has it
 
 
-def preprocessing(source: Source, store: ChunkedStore, imu_details: dict[str, Any]) -> Preprocessing:
+def source_of(adapter: str, adapter_options: dict[str, Any], imu_cfg: ImuConfig) -> Source:
+    return Source(adapter, dict(adapter_options), imu_cfg.max_gap_s, imu_cfg.target_rate_hz,
+                  imu_cfg.scale, imu_cfg.resampler, config_hash(output_config(imu_cfg)))
+
+
+def preprocessing(source: Source, store: ChunkedStore, imu_store: ChunkedStore) -> Preprocessing:
     """The bundle's preprocessing: the windows store's layout and the imu stage's settings,
     which must be those imu.zarr was made with."""
-    made = (imu_details.get("target_rate_hz"), imu_details.get("scale"))
-    if made != (source.target_rate_hz, source.scale):
-        raise ConfigError(f"the imu section asks for rate {source.target_rate_hz} Hz, scale "
-                          f"{source.scale!r}, but imu.zarr was made with {made[0]} Hz, "
-                          f"{made[1]!r}; re-run the imu and windows stages or fix params.yaml")
+    if imu_store.provenance.config_hash != source.imu_config_hash:
+        raise ConfigError(f"the imu section of the params differs from the one {imu_store.url} "
+                          f"was made with (config hash {imu_store.provenance.config_hash} vs "
+                          f"{source.imu_config_hash}); re-run the imu and windows stages or use "
+                          f"the params they ran with")
     details = store.provenance.details
     _rows, _channels, n_samples = store.array("imu").shape
     return Preprocessing(
         layout=source.adapter, layout_options=dict(source.adapter_options),
         channels=list(store.attrs["channels"]), units=list(store.attrs["units"]),
-        scale=source.scale, rate_hz=source.target_rate_hz, max_gap_s=source.max_gap_s,
-        window_mode=str(details.get("mode", "tile")), window_samples=int(n_samples),
-        window_s=float(store.attrs["window_s"]))
+        scale=source.scale, rate_hz=source.target_rate_hz, resampler=source.resampler,
+        max_gap_s=source.max_gap_s, window_mode=str(details.get("mode", "tile")),
+        window_samples=int(n_samples), window_s=float(store.attrs["window_s"]))
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ def read_inputs(encoder: nn.Module, eval_cfg: EvaluateConfig, source: Source, da
     """The windows store's train and test windows encoded as evaluate encodes them."""
     index, store, classes = open_windows(data_dir, dataset)
     imu_store = ChunkedStore.open(DatasetPaths(data_dir, dataset).imu_store, expect={"stage": "imu"})
-    prep = preprocessing(source, store, dict(imu_store.provenance.details))
+    prep = preprocessing(source, store, imu_store)
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
     tr, te = (np.sort(split_rows(index, s, store.url))
               for s in (eval_cfg.train_split, eval_cfg.test_split))

@@ -10,7 +10,7 @@ import torch
 
 from comodo.pipeline.datasets.synthetic import SynthConfig, generate
 from comodo.pipeline.stages import evaluate, imu, ingest, windows
-from comodo.pipeline.stages.export import Source
+from comodo.pipeline.stages.export import Source, source_of
 from comodo.pipeline.students import StudentSpec, build_student
 from comodo.pipeline.training.export import export_encoder
 
@@ -46,5 +46,5 @@ def prepare(base: Path, mode: str = "tile") -> Prepared:
     export_encoder(encoder.eval(), spec, runs / DATASET / "default",
                    {"objective": "comodo", "teacher": "tiny"})
     evaluate.run(evaluate.EvaluateConfig(knn_k=3, n_jobs=1), data, DATASET, runs, metrics)
-    source = Source("ego4d", {}, imu_cfg.max_gap_s, imu_cfg.target_rate_hz, imu_cfg.scale)
+    source = source_of("ego4d", {}, imu_cfg)
     return Prepared(root, data, runs, metrics, source)

@@ -17,7 +17,9 @@ from comodo.pipeline.export.predict import (
     segments_of,
 )
 from comodo.pipeline.stages.evaluate import open_windows
-from comodo.pipeline.stages.export import ExportConfig, run
+from comodo.pipeline.stages.export import ExportConfig, run, source_of
+from comodo.pipeline.stages.imu import ImuConfig
+from comodo.stores.errors import ConfigError
 
 
 def _test_windows(prepared):
@@ -117,3 +119,10 @@ def test_whole_mode_bundle_reads_one_window_per_recording_with_evaluates_label(t
     for rid, pred in zip(test["recording_id"], evaluated["pred"]):
         rows = predict_file(bundle, prepared.root / "imu" / f"{rid}.csv")
         assert len(rows) == 1 and rows["label"][0] == evaluated["classes"][pred]
+
+
+def test_params_whose_imu_section_did_not_make_imu_zarr_are_refused(prepared, tmp_path):
+    other = source_of("ego4d", {}, ImuConfig(workers=1, resampler="reference"))
+    with pytest.raises(ConfigError, match="imu section of the params differs"):
+        run(ExportConfig(latency_windows=5), EVAL, other, prepared.data, "tiny", prepared.runs,
+            prepared.metrics, tmp_path)
