@@ -40,11 +40,12 @@ class Preprocessing:
 
     layout: str  # dataset adapter whose IMU reader reads one recording's file
     layout_options: dict[str, Any]  # that adapter's options (units of named columns, rate ...)
-    channels: list[str]  # input channels, in the encoder's channel order
+    channels: list[str]  # encoder input channels, in order (picked from the recording's)
     units: list[str]  # canonical units after conversion (g, deg/s, or as the source)
     scale: str  # "none" | "mmea": raw counts scaled as the imu stage does
     rate_hz: float | None  # resampling target; None: the native rate is kept
     resampler: str  # signal.RESAMPLERS: the filter from the native to the target rate
+    counts: dict[str, float] | None  # raw counts per g and per deg/s (scale "mmea")
     max_gap_s: float  # a recording is split into segments at longer gaps
     window_mode: str  # "tile": windows of window_samples; "whole": one window per recording
     window_samples: int  # T, samples per window

@@ -83,20 +83,25 @@ def read_recording(path: Path, prep: Preprocessing, reading: Reading = Reading()
 
 
 def segments_of(imu: ImuData, prep: Preprocessing, where: str) -> list[signal.Segment]:
-    """The recording cleaned, converted and resampled as the imu stage does; its channels and
-    units must be the bundle's."""
-    if list(imu.channels) != list(prep.channels):
+    """The recording cleaned, converted and resampled as the imu stage does, with the
+    bundle's channels picked as the windows stage picks them; their units must match."""
+    missing = [c for c in prep.channels if c not in imu.channels]
+    if missing:
         raise InputDataError(f"{where} has channels {imu.channels}, the bundle reads "
                              f"{prep.channels}; read it with the layout it was written in (--layout)")
     segments, units, _report = signal.process(imu, prep.rate_hz, prep.max_gap_s, prep.scale,
-                                              prep.resampler)
-    if list(units) != list(prep.units):
-        raise InputDataError(f"{where} converts to units {units}, the bundle was trained on "
-                             f"{prep.units}; give the channels' units in the layout's options")
+                                              prep.resampler, prep.counts)
+    keep = [list(imu.channels).index(c) for c in prep.channels]
+    if [units[i] for i in keep] != list(prep.units):
+        raise InputDataError(f"{where} converts to units {[units[i] for i in keep]}, the bundle "
+                             f"was trained on {prep.units}; give the channels' units in the "
+                             f"layout's options")
     if not segments:
         raise InputDataError(f"{where} holds no usable IMU samples after cleaning (non-finite, "
                              f"duplicate or unsorted rows); check that the file is complete")
-    return segments
+    if keep == list(range(len(imu.channels))):
+        return segments
+    return [signal.Segment(s.t0_s, s.rate_hz, s.values[:, keep]) for s in segments]
 
 
 def tile(segments: list[signal.Segment], n_per: int, hop_s: float, from_s: float | None

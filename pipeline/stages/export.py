@@ -65,12 +65,14 @@ class Source:
     target_rate_hz: float | None
     scale: str
     resampler: str
+    counts: dict[str, float]
     imu_config_hash: str  # of the imu section's output fields, as imu.zarr's provenance has it
 
 
 def source_of(adapter: str, adapter_options: dict[str, Any], imu_cfg: ImuConfig) -> Source:
     return Source(adapter, dict(adapter_options), imu_cfg.max_gap_s, imu_cfg.target_rate_hz,
-                  imu_cfg.scale, imu_cfg.resampler, config_hash(output_config(imu_cfg)))
+                  imu_cfg.scale, imu_cfg.resampler, imu_cfg.scale_factors.model_dump(),
+                  config_hash(output_config(imu_cfg)))
 
 
 def preprocessing(source: Source, store: ChunkedStore, imu_store: ChunkedStore) -> Preprocessing:
@@ -87,6 +89,7 @@ def preprocessing(source: Source, store: ChunkedStore, imu_store: ChunkedStore) 
         layout=source.adapter, layout_options=dict(source.adapter_options),
         channels=list(store.attrs["channels"]), units=list(store.attrs["units"]),
         scale=source.scale, rate_hz=source.target_rate_hz, resampler=source.resampler,
+        counts=dict(source.counts),
         max_gap_s=source.max_gap_s, window_mode=str(details.get("mode", "tile")),
         window_samples=int(n_samples), window_s=float(store.attrs["window_s"]))
 

@@ -28,13 +28,14 @@ class Prepared:
     source: Source
 
 
-def prepare(base: Path, mode: str = "tile") -> Prepared:
+def prepare(base: Path, mode: str = "tile", channels: list[str] | None = None) -> Prepared:
     root, data, runs, metrics = base / "raw", base / "data", base / "runs", base / "metrics"
     generate(root, SynthConfig(**SYNTH))
     ingest.run(ingest.IngestConfig(), data, DATASET, "ego4d", str(root), {})
     imu_cfg = imu.ImuConfig(workers=1)
     imu.run(imu_cfg, data, DATASET, "ego4d", str(root), {})
-    windows.run(windows.WindowsConfig(mode=mode, direct_io=False, workers=1), data, DATASET)
+    windows.run(windows.WindowsConfig(mode=mode, channels=channels, direct_io=False, workers=1),
+                data, DATASET)
     store = evaluate.open_windows(data, DATASET)[1]
     _n, n_channels, n_samples = store.array("imu").shape
     spec = StudentSpec("cnn1d", n_channels, n_samples, None, STUDENT)

@@ -121,6 +121,23 @@ def test_whole_mode_bundle_reads_one_window_per_recording_with_evaluates_label(t
         assert len(rows) == 1 and rows["label"][0] == evaluated["classes"][pred]
 
 
+def test_a_bundle_of_some_channels_picks_them_from_the_recording(tmp_path):
+    prepared = prepare(tmp_path, channels=["gyro_z", "accl_x"])
+    run(ExportConfig(latency_windows=5), EVAL, prepared.source, prepared.data, "tiny",
+        prepared.runs, prepared.metrics, tmp_path / "exports")
+    bundle = Bundle(tmp_path / "exports/tiny/default")
+    assert bundle.prep.channels == ["gyro_z", "accl_x"] and bundle.prep.units == ["deg/s", "g"]
+    _index, store, _classes = open_windows(prepared.data, "tiny")
+    test = _test_windows(prepared)
+    first = test.row(0, named=True)
+    path = prepared.root / "imu" / f"{first['recording_id']}.csv"
+    segments = segments_of(read_recording(path, bundle.prep), bundle.prep, str(path))
+    cut = cut_windows(segments, bundle.prep, bundle.prep.window_s, first["imu_start_s"], str(path))
+    np.testing.assert_array_equal(cut.imu[0], store.read_rows("imu", [first["window_id"]])[0])
+    info = json.loads((tmp_path / "exports/tiny/default/bundle.json").read_text())
+    assert info["parity"]["top1_agreement"] == 1.0
+
+
 def test_params_whose_imu_section_did_not_make_imu_zarr_are_refused(prepared, tmp_path):
     other = source_of("ego4d", {}, ImuConfig(workers=1, resampler="reference"))
     with pytest.raises(ConfigError, match="imu section of the params differs"):
