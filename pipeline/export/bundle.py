@@ -58,8 +58,12 @@ class Preprocessing:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], where: str = "preprocessing.json") -> Preprocessing:
+        try:
+            return cls(**data)
+        except TypeError as err:  # missing or unknown fields
+            raise ModelLoadError(f"{where} does not hold this version's preprocessing ({err}); "
+                                 f"re-run `comodo export`") from None
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,8 @@ class Bundle:
             raise ModelLoadError(f"{self.path}/bundle.json has format version "
                                  f"{self.info.get('format_version')}, this code reads "
                                  f"{FORMAT_VERSION}; re-run `comodo export`")
-        self.prep = Preprocessing.from_dict(_read_json(self.path / "preprocessing.json"))
+        self.prep = Preprocessing.from_dict(_read_json(self.path / "preprocessing.json"),
+                                            str(self.path / "preprocessing.json"))
         if precision not in ENCODER_FILES:
             raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(ENCODER_FILES)}")
         self.classes: list[str] = list(self.info["classes"])
