@@ -13,9 +13,11 @@
   reshapes). Weights use 7 of the 8 bits (``reduce_range``): with full-range weights the
   u8 x s8 products of CPUs without VNNI saturate, and the distilled transformer's int8
   features fell to a cosine of 0.46 with its fp32 ones (0.98 with reduce_range).
-- ``classifier_to_onnx``: skl2onnx's conversion of the fitted scikit-learn pipeline
-  (Normalizer, StandardScaler, SVC with Platt probabilities, or LogisticRegression), input
-  float64. ``classifier_parity`` compares its labels and probabilities with scikit-learn's.
+- ``classifier_to_onnx``: skl2onnx's conversion of the fitted scikit-learn objects: the
+  comodo protocol's pipeline (Normalizer, StandardScaler, SVC with Platt probabilities) or
+  the linear probe's (LogisticRegression), input float64; the reference protocol's scaler
+  and SVC behind an L2 Normalizer, input float32 as ``svm.l2_rows`` makes it.
+  ``classifier_parity`` compares its top-1 classes and probabilities with scikit-learn's.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import Normalizer
 from torch import nn
 
+from comodo.pipeline.evaluation.svm import ReferenceModel
 from comodo.pipeline.export.bundle import session
 from comodo.stores.errors import ModelLoadError
 
@@ -162,6 +166,15 @@ def sklearn_to_onnx(model: Pipeline, n_features: int, dtype: type = np.float64) 
 def _pipeline(model: Pipeline, n_features: int) -> OnnxClassifier:
     """A scikit-learn pipeline; its label is ``predict()``: the top-1 rule ``decision``."""
     return OnnxClassifier(sklearn_to_onnx(model, n_features), "decision", "float64")
+
+
+@classifier_to_onnx.register
+def _reference(model: ReferenceModel, n_features: int) -> OnnxClassifier:
+    """The reference protocol's scaler and SVC on L2-normalised float32 rows (as
+    ``svm.l2_rows``); its top-1 is the most probable class."""
+    l2 = Normalizer().fit(np.zeros((1, n_features)))  # stateless; fitted for skl2onnx's check
+    pipe = Pipeline([("l2", l2), ("scaler", model.scaler), ("svc", model.svc)])
+    return OnnxClassifier(sklearn_to_onnx(pipe, n_features, np.float32), "probability", "float32")
 
 
 def _rename_input(onx: Any, name: str) -> None:

@@ -126,7 +126,8 @@ def run(cfg: ExportConfig, eval_cfg: EvaluateConfig, source: Source, data_dir: P
     run_dir = Path(runs_dir) / dataset / run_name
     encoder, meta = load_encoder(run_dir / "encoder")
     inputs = read_inputs(encoder, eval_cfg, source, data_dir, dataset)
-    fitted = CLASSIFIERS.get(cfg.classifier)(inputs.data, eval_cfg.seed, eval_cfg.n_jobs)
+    fitted = CLASSIFIERS.get(cfg.classifier)(inputs.data, eval_cfg.seed, eval_cfg.n_jobs,
+                                             eval_cfg.protocol)
     final = Path(out_root) / dataset / run_name
     work = final.with_name(f".{run_name}.partial")  # the bundle appears whole or not at all
     shutil.rmtree(work, ignore_errors=True)
