@@ -9,7 +9,7 @@ DATASET ?=
 
 .PHONY: install demo sweeps test test-slow lint bench features clean
 
-$(STAMP): pyproject.toml pipeline/_fastcsv.c pipeline/_polyphase.c
+$(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	echo "$(TORCH_SPEC)" > $(VENV)/torch-constraint.txt
