@@ -57,10 +57,10 @@ def _read(filesystem: Any, path: str) -> dict[str, Any] | None:
     return {}
 
 
-def _create(filesystem: Any, path: str, holder: dict[str, Any]) -> bool:
+def _create(filesystem: Any, path: str, holder: dict[str, Any], local: bool) -> bool:
     """Create the lock file only if absent; True when this writer now holds it."""
     body = json.dumps(holder).encode()
-    if fs.is_local(path):
+    if local:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -98,7 +98,7 @@ def acquire(url: str, storage_options: Mapping[str, Any] | None = None,
     target = local_path(path) if fs.is_local(path) else inner
     holder = _holder()
     for _ in range(3):
-        if _create(filesystem, target, holder):
+        if _create(filesystem, target, holder, fs.is_local(path)):
             if shard[1] == 1 and fs.is_local(url) and os.path.isdir(local_path(url)):
                 remove_temp_files(local_path(url))  # no one else writes it now
             return holder

@@ -84,10 +84,12 @@ def test_verify_names_the_damaged_chunk_and_a_read_raises_a_named_error(stores, 
     store.read_span(array, 0, 16)  # the other chunks still read
 
 
-@pytest.mark.parametrize(("name", "array"), [("windows.zarr", "imu"), ("features/t.zarr", "pooled")])
-def test_distill_on_a_damaged_chunk_stops_with_one_line_naming_it(stores, tmp_path, name, array):
+@pytest.mark.parametrize(("name", "array", "loaders"), [
+    ("windows.zarr", "imu", 0), ("features/t.zarr", "pooled", 0), ("windows.zarr", "imu", 1)])
+def test_distill_on_a_damaged_chunk_stops_with_one_line_naming_it(stores, tmp_path, name, array, loaders):
     flip_byte(stores / name, array, 1)
-    result = runner.invoke(comodo_app, ["distill", "--dataset", "ds", "--params", _params(tmp_path),
+    params = _params(tmp_path, num_workers=loaders)  # 1: read in a DataLoader worker process
+    result = runner.invoke(comodo_app, ["distill", "--dataset", "ds", "--params", params,
                                         "--run-name", "r1", "--device", "cpu"])
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
