@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import shutil
 import statistics
 import time
@@ -96,16 +97,26 @@ def run_pandas_scipy(paths: list[Path], out: Path) -> int:
     return n
 
 
-def rounds(methods: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
-    """Each method once per round, order rotated per round: wall seconds per method."""
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process and its finished child processes."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def rounds(methods: dict[str, Callable[[], object]], repeats: int,
+           cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+    """Each method once per round, order rotated per round: wall seconds per method (and
+    CPU seconds into ``cpu``)."""
     times: dict[str, list[float]] = {name: [] for name in methods}
     names = list(methods)
     for r in range(repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:
             os.sync()  # the previous run's dirty pages written before the clock starts
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), _cpu_s()
             methods[name]()
             times[name].append(time.perf_counter() - start)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(_cpu_s() - cpu_start)
             logging.warning("round %d %s: %.1f s", r, name, times[name][-1])
     return times
 
@@ -122,21 +133,23 @@ def main() -> None:
     paths = generate(cache / "raw", args.hours)
     stages: list[dict[str, float]] = []
     n_windows: dict[str, int] = {}
+    cpu: dict[str, list[float]] = {}
     times = rounds({
         "comodo": lambda: n_windows.__setitem__("comodo", run_comodo(paths, cache / "data", args.workers,
                                                                      stages)),
         "pandas_scipy": lambda: n_windows.__setitem__("pandas_scipy",
                                                       run_pandas_scipy(paths, cache / "npy")),
-    }, args.repeats)
+    }, args.repeats, cpu)
     comodo_s = statistics.median(times["comodo"])
     features_s = n_windows["comodo"] / FEATURES_WINDOWS_PER_S
     result = {
         "hours": len(paths) * FILE_S / 3600, "files": len(paths), "workers": args.workers,
         "cores": len(os.sched_getaffinity(0)), "load_avg_1min": os.getloadavg()[0],
         "windows": n_windows,
-        "comodo": {"median_s": comodo_s, "runs_s": times["comodo"], "stages": stages},
+        "comodo": {"median_s": comodo_s, "runs_s": times["comodo"], "cpu_s": cpu["comodo"],
+                   "stages": stages},
         "pandas_scipy": {"median_s": statistics.median(times["pandas_scipy"]),
-                         "runs_s": times["pandas_scipy"]},
+                         "runs_s": times["pandas_scipy"], "cpu_s": cpu["pandas_scipy"]},
         "speedup": statistics.median(b / a for a, b in zip(times["comodo"], times["pandas_scipy"])),
         "features_per_window_s": 1 / FEATURES_WINDOWS_PER_S,
         "features_source": "bench_features: mobilenetv2_imagenet fp32, CPU, 640x480 30 fps, 5.6 windows/s",
@@ -146,7 +159,10 @@ def main() -> None:
     write_result("imu", result)
     print(f"{result['hours']:.0f} h of IMU, {n_windows['comodo']} windows: comodo imu + windows "
           f"{comodo_s:.1f} s with {args.workers} workers, pandas + scipy "
-          f"{result['pandas_scipy']['median_s']:.1f} s: {result['speedup']:.2f}x; a features run on "
+          f"{result['pandas_scipy']['median_s']:.1f} s: {result['speedup']:.2f}x (CPU s: comodo "
+          f"{statistics.median(cpu['comodo']):.1f}, pandas + scipy "
+          f"{statistics.median(cpu['pandas_scipy']):.1f}; "
+          f"load average {result['load_avg_1min']:.1f} on {result['cores']} cores); a features run on "
           f"the same hours of video ~{features_s / 3600:.1f} h, so imu + windows are "
           f"{100 * result['imu_windows_share_of_features']:.2f}% of it")
 

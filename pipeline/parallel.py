@@ -62,10 +62,12 @@ def dask_client(scheduler: str, n: int) -> Iterator[Any]:
 
 
 @contextmanager
-def _submitter(n: int, scheduler: str | None) -> Iterator[Callable[..., Any]]:
-    """``submit(fn, item) -> future`` on a fresh local pool or a dask client."""
+def _submitter(n: int, scheduler: str | None, threads: bool) -> Iterator[Callable[..., Any]]:
+    """``submit(fn, item) -> future`` on a fresh local pool (of threads or processes) or a
+    dask client."""
     if scheduler is None:
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        context = multiprocessing.get_context("spawn")
+        with ThreadPoolExecutor(n) if threads else ProcessPoolExecutor(n, mp_context=context) as pool:
             yield pool.submit
         return
     with dask_client(scheduler, n) as client:
@@ -73,14 +75,16 @@ def _submitter(n: int, scheduler: str | None) -> Iterator[Callable[..., Any]]:
 
 
 def imap_ordered(fn: Callable[[T], R], items: Sequence[T], workers: int = 0,
-                 scheduler: str | None = None, ahead: int = 0) -> Iterator[R]:
+                 scheduler: str | None = None, ahead: int = 0, threads: bool = False) -> Iterator[R]:
     """``fn(x) for x in items`` in input order, at most ``ahead`` (default 4 per worker)
-    submitted and not yet yielded; what is still queued is cancelled when the caller stops."""
+    submitted and not yet yielded; what is still queued is cancelled when the caller stops.
+    ``threads``: a local pool of threads instead of processes, for work that releases the
+    GIL (polars, numpy, scipy's filters, file I/O): nothing to start, import or pickle."""
     n = workers or default_workers()
     if runs_in_process(workers, scheduler, len(items)):
         yield from map(fn, items)
         return
-    with _submitter(n, scheduler) as submit:
+    with _submitter(n, scheduler, threads) as submit:
         window: deque[Any] = deque()
         todo = iter(items)
         try:

@@ -5,7 +5,8 @@ signal``); the segments are laid end to end along one sample axis in recording o
 recording whose IMU cannot be read or is empty after cleaning is a counted reject, and so
 is one whose channels or units differ from the first kept recording's.
 
-Recordings are processed in this process, a local process pool or on a dask scheduler
+Recordings are processed on threads of this process (``threads``: polars' reader and scipy's
+filter release the GIL), a local process pool or a dask scheduler
 (``pipeline.parallel.imap_ordered``) and come back in order, a bounded number in flight;
 this process appends them to the store a chunk at a time (``RowAppender``), holding the
 store's write lock, so memory stays bounded and every way writes the same bytes.
@@ -60,7 +61,8 @@ class ImuConfig(StageConfig):
     chunk_rows: int = 1_048_576  # samples per chunk file (24 MB of 6 float32 channels)
     codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
     max_reject_fraction: float = 0.2  # of the recordings; more rejects fail the stage
-    workers: int = 0  # processes (0: one per core)
+    workers: int = 0  # processes or threads (0: one per core)
+    threads: bool = True  # threads of this process on one machine (polars and scipy release the GIL)
     scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
 
 
@@ -118,7 +120,7 @@ def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[Job], dataset: s
     appender: RowAppender | None = None
     kept: list[Result] = []
     rejects: list[Reject] = []
-    stream = imap_ordered(process_one, jobs, cfg.workers, cfg.scheduler)
+    stream = imap_ordered(process_one, jobs, cfg.workers, cfg.scheduler, threads=cfg.threads)
     try:
         for out in progress(stream, desc="imu", total=len(jobs), unit="rec"):
             if isinstance(out, Reject):
