@@ -91,7 +91,7 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
     jobs = [Job(reader, rec, cleaning) for rec in recs.iter_rows(named=True)]
     with write_lock(paths.imu_store, paths.options):
         index, n_kept, n_rejected = _append_all(cfg, paths, jobs, dataset)
-    write_table(index, paths.imu_index, **paths.options)
+        write_table(index, paths.imu_index, **paths.options)
     return StageSummary("imu", dataset, "recordings", len(jobs), n_kept, n_rejected)
 
 

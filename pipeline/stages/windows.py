@@ -72,7 +72,7 @@ def run(cfg: WindowsConfig, data_dir: str | PathLike[str], dataset: str,
     index = _index_frame(rows, classes)
     with write_lock(paths.windows_store, paths.options):
         _write_store(cfg, paths, imu, rows, n_per, rate, classes)
-    write_table(index, paths.windows_index, **paths.options)
+        write_table(index, paths.windows_index, **paths.options)
     dropped = in_recordings - kept_recordings
     log.info("windows %s: %d windows from %d recordings, %d classes",
              dataset, len(rows), kept_recordings, len(classes))
