@@ -39,8 +39,8 @@ def read_imu_csv(path: str | Path, columns: Sequence[str] = EGO4D_COLUMNS,
 
 
 def _read_with_polars(path: Path, columns: Sequence[str]) -> np.ndarray:
-    """The ``columns`` of a CSV as one (T, len(columns)) float64 array; empty cells, "nan"
-    and "NaN" become NaN (dropped later, counted, by ``signal.clean``)."""
+    """The ``columns`` of a CSV as one (T, len(columns)) float64 array; empty cells, "nan",
+    "NaN" and "NULL" become NaN (dropped later, counted, by ``signal.clean``)."""
     import polars as pl
 
     try:
@@ -50,7 +50,7 @@ def _read_with_polars(path: Path, columns: Sequence[str]) -> np.ndarray:
             raise InputDataError(
                 f"IMU file {path} lacks columns {missing}; expected {list(columns)}, found {header}")
         df = pl.read_csv(path, columns=list(columns), schema_overrides=dict.fromkeys(columns, pl.Float64),
-                         null_values=["", "nan", "NaN"])
+                         null_values=["", "nan", "NaN", "NULL", "null"])
     except pl.exceptions.PolarsError as err:  # ComputeError, NoDataError ... for a broken file
         raise InputDataError(f"IMU file {path} could not be parsed as a numeric CSV: {err}") from None
     return df.select(columns).to_numpy().astype(np.float64, copy=False)
