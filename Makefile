@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(abspath $(BIN)):$$PATH" COMODO_PROGRESS=$${COMODO_PROGRESS:-1}
 DATASET ?=
 
-.PHONY: install demo sweeps test test-slow lint bench features clean
+.PHONY: install demo sweeps test test-slow lint bench bench-all features clean
 
-$(STAMP): pyproject.toml pipeline/_fastcsv.c pipeline/_polyphase.c
+$(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	echo "$(TORCH_SPEC)" > $(VENV)/torch-constraint.txt
@@ -38,7 +38,11 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check .
 
+# imu + windows against pandas + scipy on 100 h of IMU (benchmarks/results/imu.json)
 bench: install
+	$(RUN) COMODO_PROGRESS=0 $(BIN)/python -m benchmarks.bench_imu
+
+bench-all: install
 	$(RUN) $(BIN)/python -m benchmarks
 
 features: install

@@ -1,16 +1,9 @@
-"""Scaling of the imu and features stages from 1 to 2 worker processes, and bytes per window.
+"""Scaling of the features stage from 1 to 2 shard processes, and bytes per window.
 
-imu: ``--hours`` of generated 100 Hz IMU (as in bench_imu) through the imu stage, each run
-its own command (``python -c``: start-up and imports counted, as for ``comodo imu``), in
-rotating order: ``workers: 1`` with the libraries' default threads (polars' CSV reader then
-also uses the second core), ``workers: 1`` with one thread per library (one process on one
-core: the base of process scaling), and ``workers: 2`` (two pool workers, one thread each).
 features: ``--windows`` 5 s windows of generated videos through ``mobilenetv2_imagenet`` on
 CPU, one process with one teacher thread (``--shard 0/1``) against two such processes at
 once (``--shard 0/2`` and ``1/2``, the multi-GPU recipe of docs/SCALE.md), alternating.
-Bytes per window: each array's chunk files on disk divided by its rows, with the codecs of
-params.yaml (no codec for float32 IMU, zstd for float16 features), and for windows.zarr also
-with blosc-lz4 (bytes and write seconds).
+Bytes per window: each array's chunk files on disk divided by its rows (zstd float16).
 """
 
 from __future__ import annotations
@@ -30,20 +23,14 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarks.bench_imu import ONE_THREAD, generate, rounds, write_recordings
+from benchmarks.bench_imu import rounds
 from benchmarks.common import write_result
-from comodo.pipeline.stages import windows
 from comodo.pipeline.video.encode import textured_frames, write_mp4
 from comodo.pipeline.windowing import WINDOWS_SCHEMA
 from comodo.stores.chunked import ChunkedStore
 
 FEATURES = {"teacher": "mobilenetv2_imagenet", "key": "bench", "frames": 4, "chunk_rows": 16,
             "batch_size": 16, "num_workers": 0, "threads": 1, "device": "cpu"}
-IMU_SCRIPT = """
-import sys
-from comodo.pipeline.stages import imu
-imu.run(imu.ImuConfig(workers=int(sys.argv[3])), sys.argv[1], "bench", "ego4d", sys.argv[2], {})
-"""
 SCRIPT = """
 import json, sys
 from comodo.pipeline.stages.features import FeaturesConfig, run
@@ -85,37 +72,10 @@ def run_shards(data: Path, n: int) -> None:
             raise RuntimeError(f"features shard failed: {err.decode()[-2000:]}")
 
 
-def bench_imu(work: Path, hours: float, repeats: int) -> dict:
-    paths = generate(work / "raw", hours)
-    out: dict = {"hours": len(paths) * 1800 / 3600, "files": len(paths)}
-    data = work / "data"
-    write_recordings(paths, data)
-
-    def run(workers: int, env: dict[str, str]) -> None:
-        cmd = [sys.executable, "-c", textwrap.dedent(IMU_SCRIPT), str(data), str(work / "raw"), str(workers)]
-        subprocess.run(cmd, env={**os.environ, "COMODO_PROGRESS": "0", **env}, check=True)
-
-    times, cpu = rounds({"1proc": lambda: run(1, {}), "1proc_1thread": lambda: run(1, ONE_THREAD),
-                         "2proc": lambda: run(2, {})}, repeats)
-    for name, ts in times.items():
-        out[name] = {"median_s": statistics.median(ts), "runs_s": ts,
-                     "user_cpu_median_s": statistics.median(u for u, _ in cpu[name]),
-                     "kernel_cpu_median_s": statistics.median(k for _, k in cpu[name])}
-    for base in ("1proc", "1proc_1thread"):
-        out[f"speedup_2_vs_{base}"] = statistics.median(a / b for a, b in zip(times[base], times["2proc"]))
-    out["bytes_per_window"] = {}
-    for k, codec in enumerate(("none", "blosc-lz4", "none", "blosc-lz4")):  # pass 2: warm input
-        start = time.perf_counter()
-        windows.run(windows.WindowsConfig(codec=codec, workers=1), data, "bench")
-        out["bytes_per_window"][f"windows.zarr ({codec}, pass {k // 2 + 1})"] = bytes_per_window(
-            str(data / "bench" / "windows.zarr")) | {"write_s": time.perf_counter() - start}
-    return out
-
-
 def bench_features(work: Path, n_windows: int, repeats: int) -> dict:
     data = make_videos(work, n_windows)
     out: dict = {"windows": n_windows, "teacher": FEATURES["teacher"], "frames": FEATURES["frames"]}
-    times, _ = rounds({"1proc": lambda: run_shards(data, 1), "2proc": lambda: run_shards(data, 2)}, repeats)
+    times = rounds({"1proc": lambda: run_shards(data, 1), "2proc": lambda: run_shards(data, 2)}, repeats)
     for name, ts in times.items():
         t = statistics.median(ts)
         out[name] = {"median_s": t, "runs_s": ts, "windows_per_s": n_windows / t}
@@ -127,7 +87,6 @@ def bench_features(work: Path, n_windows: int, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--hours", type=float, default=100.0)
     parser.add_argument("--windows", type=int, default=384)  # ~30 s for one process: start-up amortised
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -137,7 +96,6 @@ def main() -> None:
         start = time.perf_counter()
         result = {"cores": len(os.sched_getaffinity(0)), "load_avg_1min_before": os.getloadavg()[0],
                   "repeats": args.repeats,
-                  "imu": bench_imu(work / "imu", args.hours, args.repeats),
                   "features": bench_features(work / "features", args.windows, args.repeats)}
         result["wall_s"] = time.perf_counter() - start
         result["load_avg_1min_after"] = os.getloadavg()[0]  # > cores: other work shared the CPUs

@@ -19,6 +19,15 @@ PARAMS_OPTION = typer.Option("params.yaml", "--params", help="params file with o
 DATASET_OPTION = typer.Option(..., "--dataset", "-d", help="dataset name from the 'datasets:' map")
 
 
+def one_line(err: ComodoError) -> str:
+    """The error's message; for one raised in a torch DataLoader worker, which re-raises it
+    with the worker's traceback in the message, the original message (its last line)."""
+    text = str(err).strip()
+    if "Original Traceback" in text:
+        return text.splitlines()[-1].split(": ", 1)[-1]
+    return " ".join(text.splitlines())
+
+
 def cli_command(fn: F) -> F:
     """Turn a ComodoError into one line on stderr and exit code 1; bugs keep their traceback."""
 
@@ -28,7 +37,7 @@ def cli_command(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ComodoError as err:
-            typer.echo(f"error: {err}", err=True)
+            typer.echo(f"error: {one_line(err)}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)

@@ -18,6 +18,7 @@ from comodo.cli.common import cli_command
 from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import ComodoError, StoreNotFoundError
 from comodo.stores.inspect import describe, describe_table, scan
+from comodo.stores.lock import unlock
 from comodo.stores.verify import verify
 
 app = typer.Typer(
@@ -187,3 +188,15 @@ def ls_cmd(path: str = PATH_ARG, as_json: bool = JSON_OPTION) -> None:
             typer.echo(f"{r['url']:<{width}}  {r['n_rows']:>9} rows  "
                        f"{r['percent_complete']:6.1f}% complete  {r['stage']}")
     fail_on(errors)
+
+
+@app.command("unlock")
+@cli_command
+def unlock_cmd(path: str = typer.Argument(..., help="the store whose write lock is stale")) -> None:
+    """Remove a store's write lock (and its shards' locks) left by a writer that is gone."""
+    removed = unlock(path)
+    if not removed:
+        typer.echo(f"{path} has no write lock")
+    for holder in removed:
+        typer.echo(f"removed {holder['lock']} (pid {holder.get('pid')} on host {holder.get('host')} "
+                   f"since {holder.get('since')})")

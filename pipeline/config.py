@@ -68,7 +68,7 @@ def dataset_entry(params: dict[str, Any], name: str, params_path: str = DEFAULT_
         known = ", ".join(sorted(datasets)) or "none"
         raise ConfigError(
             f"dataset {name!r} is not configured in {params_path} (configured: {known}); add "
-            f"'datasets.{name}: {{adapter: <adapter>, root: <raw folder>}}' (see README, 'Datasets')"
+            f"'datasets.{name}: {{adapter: <adapter>, root: <raw folder>}}' (see README, 'Adding a dataset')"
         )
     return build(DatasetEntry, datasets[name], f"{params_path}: datasets.{name}")
 

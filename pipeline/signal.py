@@ -6,15 +6,11 @@ Adapters read raw IMU; this module turns it into clean, canonical segments:
 2. split at gaps longer than ``max_gap_s``;
 3. convert units to the canonical set (g, deg/s) — or apply the MMEA sensitivity scaling
    (acc counts / 16384 -> g, gyro counts / 16.4 -> deg/s by default, ``imu.scale_factors``);
-   the factors multiply the float64 values just before their float32 cast (inside the
-   filter's chunks on a uniform clock);
+   the factors multiply the float64 values just before their float32 cast;
 4. resample each segment: linear interpolation onto a uniform grid at the nearest whole
    native rate ``r`` starting on a multiple of ``1/target`` seconds, then polyphase
-   filtering with exact rational factors ``target/r`` reduced. The filtering is
-   ``scipy.signal.resample_poly(x, up, down, window=<its default Kaiser filter>,
-   padtype="line")`` computed in float32 by a small C filter (``pipeline/_polyphase.c``), or
-   where it was not built as block matrix products in numpy (``_resample_blocks``); the
-   filter (and its block matrices) are built once per factor pair.
+   filtering with exact rational factors ``target/r`` reduced: ``scipy.signal.resample_poly``
+   with its default Kaiser filter and ``padtype="line"``, in float32.
    Input already on that grid (uniform clocks) skips the interpolation.
    Output sample ``j`` of a segment lies at ``t0 + j/target`` on the canonical clock, where
    ``t0`` is a multiple of ``1/target``: windows can be cut by time with integer indices.
@@ -25,18 +21,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import lru_cache
 
 import numpy as np
+import scipy.signal
 
 from comodo.pipeline.datasets.base import ImuData
 from comodo.pipeline.resamplers import reference_resample
 from comodo.stores.errors import InputDataError
-
-try:
-    from comodo.pipeline import _polyphase
-except ImportError:  # built at install time when a C compiler is there (pyproject ext-modules)
-    _polyphase = None
 
 G = 9.80665
 ACC_UNITS = {"g": 1.0, "m/s^2": 1.0 / G, "mg": 1e-3}
@@ -121,133 +112,15 @@ def unit_factors(units: list[str], channels: list[str], scale: str,
     return np.asarray(factors), out
 
 
-@lru_cache(maxsize=64)
-def _filter(up: int, down: int) -> np.ndarray:
-    """``resample_poly``'s default anti-aliasing filter for ``up/down`` (before its gain
-    ``up``), in float32 so the filtering runs in float32: ``scipy.signal.firwin(20 * m + 1,
-    1 / m, window=("kaiser", 5.0))`` with ``m = max(up, down)``, written out in numpy."""
-    max_rate = max(up, down)
-    n_taps, cutoff = 20 * max_rate + 1, 1.0 / max_rate
-    lag = np.arange(n_taps) - 0.5 * (n_taps - 1)  # (K,) taps from the centre
-    h = cutoff * np.sinc(cutoff * lag) * np.kaiser(n_taps, 5.0)
-    return (h / h.sum()).astype(np.float32)  # unit gain at DC, as firwin scales it
-
-
-@dataclass(frozen=True)
-class _Polyphase:
-    """``resample_poly``'s filtering for ``up/down`` as block matrix products.
-
-    Output sample ``m`` is ``sum_n x_ext[n] * h[m*down + half - n*up]`` (``h`` the filter
-    times ``up``, ``half = (len(h) - 1) // 2``, ``x_ext`` the input continued at both ends
-    by the line through its first and last samples). Output block ``q`` (``block_out``
-    samples from ``q * block_out``) then only needs input ``first + q * block_in`` up to
-    ``2 * block_in`` samples on: with frames ``F_q = x_ext[first + q * block_in:][:block_in]``
-    it is ``F_q @ w0 + F_{q+1}[:len(w1)] @ w1``.
-    """
-
-    first: int  # first input index any output needs (<= 0)
-    block_out: int  # up * r
-    block_in: int  # down * r
-    w0: np.ndarray  # (block_in, block_out)
-    w1: np.ndarray  # (rows <= block_in, block_out): the part of the next frame still needed
-
-
-@lru_cache(maxsize=64)
-def _polyphase_plan(up: int, down: int) -> _Polyphase:
-    """The block matrices for ``up/down``, with the smallest ``r`` whose blocks' input fits
-    in two frames. No fallback to scipy: for native rates 20..2000 Hz -> 200 Hz this ran
-    5-10x faster than ``resample_poly`` where ``up`` is small and still 1.7x where it is large
-    (200/197: the matrices are mostly zeros, ~10x the multiply-adds a tap loop needs)."""
-    h = _taps(up, down)  # (K,)
-    half = (len(h) - 1) // 2
-    first = -(half // up)
-    r = 1
-    while ((up * r - 1) * down + half) // up - first + 1 > 2 * down * r:
-        r += 1
-    block_out, block_in = up * r, down * r
-    span = ((block_out - 1) * down + half) // up - first + 1  # input samples a block needs
-    tap = (np.arange(block_out)[None, :] * down + half
-           - (first + np.arange(span)[:, None]) * up)  # (span, block_out) index into h
-    w = np.where((tap >= 0) & (tap < len(h)), h[np.clip(tap, 0, len(h) - 1)], 0).astype(np.float32)
-    return _Polyphase(first, block_out, block_in, w[:block_in].copy(), w[block_in:].copy())
-
-
-_CHUNK_VALUES = 1 << 16  # output values per block-matrix product: keeps temporaries in cache
-
-
-@lru_cache(maxsize=64)
-def _taps(up: int, down: int) -> np.ndarray:
-    """The filter times ``up``, as ``resample_poly`` applies it (float32, read-only)."""
-    h = _filter(up, down) * np.float32(up)
-    h.flags.writeable = False
-    return h
-
-
 def _resample_poly(x: np.ndarray, up: int, down: int, gain: np.ndarray | None = None
                    ) -> np.ndarray:
-    """``scipy.signal.resample_poly(x * gain, up, down, axis=0, window=_filter(up, down),
-    padtype="line")`` with ``x * gain`` cast to float32, never as a whole copy: (n_in >= 2, C)
-    -> (ceil(n_in * up / down), C) float32. The C filter (``pipeline/_polyphase.c``: each
-    phase's taps over its own inputs, 64 outputs side by side) when it was built, 1.8x faster
-    than the block matrix products (``_resample_blocks``), which it equals to float32
-    rounding."""
+    """``scipy.signal.resample_poly`` of ``x * gain`` (scaled in float64, filtered in
+    float32) with its default Kaiser filter and ``padtype="line"``: (n_in, C) ->
+    (ceil(n_in * up / down), C) float32."""
+    scaled = np.asarray(x if gain is None else x * gain, dtype=np.float32)
     if up == down == 1:
-        return np.array(x if gain is None else x * gain, dtype=np.float32)
-    if _polyphase is None:
-        return _resample_blocks(x, up, down, gain)
-    n_in, n_ch = x.shape
-    out = np.empty((-(-n_in * up // down), n_ch), np.float32)
-    columns = np.ascontiguousarray(x.T, dtype=np.float64)  # parser output: already so, no copy
-    gains = np.ones(n_ch) if gain is None else np.ascontiguousarray(gain, dtype=np.float64)
-    _polyphase.fir(columns, gains, _taps(up, down), up, down, out)
-    return out
-
-
-def _resample_blocks(x: np.ndarray, up: int, down: int, gain: np.ndarray | None = None
-                     ) -> np.ndarray:
-    """``_resample_poly`` in numpy only: block matrix products (``_Polyphase``)."""
-    n_in, n_ch = x.shape
-    plan = _polyphase_plan(up, down)
-    n_out = -(-n_in * up // down)
-    n_blocks = -(-n_out // plan.block_out)
-    ends = (x[[0, -1]] if gain is None else x[[0, -1]] * gain).astype(np.float32)  # (2, C)
-    slope = (ends[1] - ends[0]) / np.float32(n_in - 1)  # (C,)
-    out = np.empty((n_blocks * plan.block_out, n_ch), np.float32)
-    step = max(1, _CHUNK_VALUES // (plan.block_out * max(n_ch, 1)))  # blocks per product
-    for q0 in range(0, n_blocks, step):
-        n_q = min(step, n_blocks - q0)
-        start = plan.first + q0 * plan.block_in
-        frames = _line_extended(x, gain, ends, slope, start, (n_q + 1) * plan.block_in)
-        frames = frames.reshape(n_ch, n_q + 1, plan.block_in)
-        y = frames[:, :-1] @ plan.w0  # (C, n_q, block_out)
-        y += frames[:, 1:, :len(plan.w1)] @ plan.w1
-        _put_channels(out[q0 * plan.block_out:(q0 + n_q) * plan.block_out], y.reshape(n_ch, -1))
-    return out[:n_out]
-
-
-def _line_extended(x: np.ndarray, gain: np.ndarray | None, ends: np.ndarray, slope: np.ndarray,
-                   start: int, length: int) -> np.ndarray:
-    """Samples ``start .. start + length - 1`` of ``x * gain`` (T, C) continued by the line
-    through its ends (``ends`` (2, C), ``slope`` (C,) per sample): (C, length) float32."""
-    n_in = len(x)
-    lo, hi = min(max(-start, 0), length), min(max(n_in - start, 0), length)  # inside: [lo, hi)
-    seg = np.empty((x.shape[1], length), np.float32)
-    if lo:
-        seg[:, :lo] = ends[0][:, None] + np.arange(start, start + lo) * slope[:, None]
-    for c in range(x.shape[1]):  # one channel at a time: long inner loops
-        column = x[start + lo:start + hi, c]
-        seg[c, lo:hi] = column if gain is None else column * gain[c]
-    if hi < length:
-        past = np.arange(start + hi, start + length) - (n_in - 1)  # samples past the last
-        seg[:, hi:] = ends[1][:, None] + past * slope[:, None]
-    return seg
-
-
-def _put_channels(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[:] = src.T`` for ``dst`` (T, C) and ``src`` (C, T), one channel at a time:
-    numpy's own transposed copy loops over the short channel axis."""
-    for c in range(len(src)):
-        dst[:, c] = src[c]
+        return scaled
+    return scipy.signal.resample_poly(scaled, up, down, axis=0, padtype="line").astype(np.float32, copy=False)
 
 
 # imu.resampler: the filter that takes a uniform grid at the native rate to the target rate
@@ -293,7 +166,7 @@ def resample(t: np.ndarray, x: np.ndarray, target_hz: float, gain: np.ndarray | 
     grid /= r
     grid += t0  # (n_in,) == t0 + arange(n_in) / r, without temporaries
     if _on_grid(t, grid, r):
-        uniform = x  # scaled and cast to float32 chunk by chunk by the filter
+        uniform = x  # scaled and cast to float32 by the filter
     else:
         uniform, gain = _interpolated(t, x if gain is None else x * gain, grid), None
     ratio = Fraction(target_hz).limit_denominator(10_000) / r

@@ -12,17 +12,20 @@ unset, so a restart rewrites that chunk and ends with the same bytes as an unint
 run. Distinct writers own distinct chunks (``shard_chunks``), so no chunk is written twice:
 create the store once, then start the shard writers with ``open_or_create``.
 
-Every chunk file is written whole: on local disk through a temporary file renamed into
-place (``AtomicLocalStore``; a reader never sees a torn chunk), on object storage by one
-PUT. Every data chunk gets a file, all-zero ones included (``write_empty_chunks``), so a
-missing file is always damage, which ``comodo.stores.verify`` names. Readers refuse
-chunks whose marker is unset.
+Every array ends its codec chain with a crc32c checksum (``zarr.codecs.Crc32cCodec``, after
+compression), so a flipped or lost byte in any chunk is a ``StoreCorruptError`` naming the
+store, array and chunk when it is read, and in ``comodo.stores.verify``. Every chunk file is
+written whole: on local disk through a temporary file renamed into place
+(``AtomicLocalStore``; a reader never sees a torn chunk), on object storage by one PUT.
+Every data chunk gets a file, all-zero ones included (``write_empty_chunks``), so a missing
+file is always damage. Readers refuse chunks whose marker is unset. A writing stage holds
+the store's lock (``comodo.stores.lock``) while it writes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +34,9 @@ import zarr
 import zarr.codecs
 
 from comodo.stores import batches, fs
-from comodo.stores.backends import local_path, refuse_foreign, remove_stale_temp_files, zarr_store
-from comodo.stores.errors import StoreError, StoreIntegrityError, StoreNotFoundError
+from comodo.stores.backends import refuse_foreign, zarr_store
+from comodo.stores.errors import StoreCorruptError, StoreError, StoreIntegrityError, StoreNotFoundError
 from comodo.stores.provenance import Provenance, check_provenance
-from comodo.stores.rawchunks import Markers, RawChunks, marked
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +54,16 @@ class ArraySpec:
     codec: str = "zstd"  # zstd | blosc-lz4 | none
 
     def compressors(self) -> list[Any]:
-        if self.codec == "none":
-            return []
-        if self.codec == "zstd":
-            return [zarr.codecs.ZstdCodec(level=3)]
-        if self.codec == "blosc-lz4":
-            size = np.dtype(self.dtype).itemsize
-            return [zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=size)]
-        raise StoreError(f"unknown codec {self.codec!r}; valid: zstd, blosc-lz4, none")
+        """The bytes-to-bytes codecs: the compressor, then a crc32c checksum of its output."""
+        size = np.dtype(self.dtype).itemsize
+        made = {
+            "none": [],
+            "zstd": [zarr.codecs.ZstdCodec(level=3)],
+            "blosc-lz4": [zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=size)],
+        }
+        if self.codec not in made:
+            raise StoreError(f"unknown codec {self.codec!r}; valid: {', '.join(made)}")
+        return [*made[self.codec], zarr.codecs.Crc32cCodec()]
 
 
 def shard_chunks(n_chunks: int, shard: int, n_shards: int) -> range:
@@ -105,7 +109,8 @@ def new_group(url: str, n_rows: int, chunk_rows: int, arrays: Mapping[str, Array
             config=WRITE_CONFIG,
         )
     n_chunks = max(1, -(-n_rows // chunk_rows))
-    group.create_array(MARKER, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0)
+    group.create_array(MARKER, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0,
+                       compressors=[zarr.codecs.Crc32cCodec()])
     return group
 
 
@@ -125,9 +130,8 @@ def layout_attrs(n_rows: int, chunk_rows: int, arrays: Mapping[str, ArraySpec], 
 class ChunkedStore:
     """Row-chunked arrays with completion markers and provenance attrs."""
 
-    def __init__(self, url: str, group: zarr.Group, direct_io: bool = False):
+    def __init__(self, url: str, group: zarr.Group):
         self.url = str(url)
-        self.direct_io = direct_io  # local uncompressed chunks with O_DIRECT (stores.directio)
         self.group = group
         attrs = dict(group.attrs)
         self.n_rows: int = int(attrs["n_rows"])
@@ -137,8 +141,6 @@ class ChunkedStore:
         self.index: str | None = attrs.get("index")
         self.attrs: dict[str, Any] = attrs
         self._arrays: dict[str, zarr.Array] = {}
-        self._raw: dict[str, RawChunks | None] = {}
-        self._markers: Markers | None = None
         self._done: np.ndarray | None = None  # last marker read; markers are never unset
 
     # ------------------------------------------------------------------ opening
@@ -153,13 +155,12 @@ class ChunkedStore:
         index: str | None = None,
         attrs: Mapping[str, Any] | None = None,
         storage_options: Mapping[str, Any] | None = None,
-        direct_io: bool = False,
     ) -> ChunkedStore:
         """Create a new store at ``url`` (replacing a store that is there)."""
         group = new_group(url, n_rows, chunk_rows, arrays, storage_options)
         # replaces CREATING: from here on the store can be opened
         group.attrs.put(layout_attrs(n_rows, chunk_rows, arrays, provenance, index, attrs))
-        return cls(url, group, direct_io)
+        return cls(url, group)
 
     @classmethod
     def open(
@@ -168,10 +169,8 @@ class ChunkedStore:
         expect: Mapping[str, Any] | None = None,
         mode: str = "r",
         storage_options: Mapping[str, Any] | None = None,
-        direct_io: bool = False,
     ) -> ChunkedStore:
-        """Open an existing store; refuse it when its provenance differs from ``expect``.
-        ``direct_io``: read and write its local uncompressed chunks with ``O_DIRECT``."""
+        """Open an existing store; refuse it when its provenance differs from ``expect``."""
         if mode not in ("r", "r+"):
             raise StoreError(f"open mode {mode!r} for {url} is invalid; use 'r' or 'r+'")
         if not fs.exists(fs.join(url, "zarr.json"), **(storage_options or {})):
@@ -191,10 +190,8 @@ class ChunkedStore:
                 f"store {url} lacks the attrs {sorted(missing)}; it was not written by "
                 "comodo's ChunkedStore, so re-run the stage that should produce it"
             )
-        out = cls(url, group, direct_io)
+        out = cls(url, group)
         check_provenance(url, out.provenance, expect)
-        if mode == "r+" and fs.is_local(url):
-            remove_stale_temp_files(local_path(url))
         return out
 
     @classmethod
@@ -210,8 +207,7 @@ class ChunkedStore:
         """Resume a store written with the same provenance and layout, else start a new one."""
         storage_options = kwargs.get("storage_options")
         try:
-            old = cls.open(url, mode="r+", storage_options=storage_options,
-                           direct_io=kwargs.get("direct_io", False))
+            old = cls.open(url, mode="r+", storage_options=storage_options)
         except StoreNotFoundError:
             return cls.create(url, n_rows, chunk_rows, arrays, provenance, **kwargs)
         except StoreIntegrityError:
@@ -251,20 +247,14 @@ class ChunkedStore:
             self._arrays[name] = self.group[name].with_config(WRITE_CONFIG)
         return self._arrays[name]
 
-    def raw(self, name: str) -> RawChunks | None:
-        """Direct file access to ``name``'s chunks when they are uncompressed local files."""
-        if name not in self._raw:
-            self._raw[name] = RawChunks.of(self.array(name), self.direct_io)
-        return self._raw[name]
-
     def _marker(self) -> zarr.Array:
         if MARKER not in self._arrays:  # opened once: each open re-reads its metadata
             self._arrays[MARKER] = self.group[MARKER]
         return self._arrays[MARKER]
 
     def complete_mask(self) -> np.ndarray:
-        done = marked(self._marker())  # a folder listing on local disk
-        self._done = np.asarray(self._marker()[:]).astype(bool) if done is None else done
+        markers = self._marker()
+        self._done = self._decoded(MARKER, None, lambda: np.asarray(markers[:]).astype(bool))
         return self._done.copy()
 
     def n_complete(self) -> int:
@@ -292,15 +282,9 @@ class ChunkedStore:
                     f"chunk {chunk} of {self.url}/{name}: expected shape {want}, got {block.shape}"
                 )
         for name, block in values.items():
-            raw = self.raw(name)
-            if raw is not None:
-                raw.write(chunk, block)
-            else:
-                arr = self.array(name)
-                arr[rows] = block.astype(arr.dtype, copy=False)
-        if self._markers is None:
-            self._markers = Markers(self._marker())
-        self._markers.set(range(chunk, chunk + 1))
+            arr = self.array(name)
+            arr[rows] = block.astype(arr.dtype, copy=False)
+        self._marker()[chunk] = 1
 
     # ------------------------------------------------------------------ reading
     def require_complete(self, chunks: Sequence[int] | None = None) -> None:
@@ -322,23 +306,42 @@ class ChunkedStore:
 
     def read_span(self, name: str, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
         """Rows ``lo:hi`` of ``name`` (into ``out`` when given: a reused buffer of at least
-        ``hi - lo`` rows, so that no fresh memory is touched per read)."""
+        ``hi - lo`` rows), read chunk by chunk so that a damaged chunk is named."""
         if not 0 <= lo <= hi <= self.n_rows:
             raise StoreError(f"rows {lo}..{hi} out of range for {self.url}/{name} (0..{self.n_rows})")
         self.require_complete(range(lo // self.chunk_rows, max(lo, hi - 1) // self.chunk_rows + 1))
         arr = self.array(name)
         out = np.empty((hi - lo, *arr.shape[1:]), arr.dtype) if out is None else out[: hi - lo]
-        raw = self.raw(name)
-        if raw is None:
-            out[...] = arr[lo:hi]
-            return out
         row = lo
         while row < hi:
-            chunk, offset = divmod(row, self.chunk_rows)
-            n = min(hi - row, self.chunk_rows - offset)
-            raw.read_into(chunk, out[row - lo : row - lo + n], offset)
-            row += n
+            chunk = row // self.chunk_rows
+            end = min(hi, (chunk + 1) * self.chunk_rows)
+            out[row - lo : end - lo] = self._decoded(name, chunk, lambda a=row, b=end: arr[a:b])
+            row = end
         return out
+
+    def read(self, name: str) -> np.ndarray:
+        """The whole array ``name`` (every chunk must be complete)."""
+        return self.read_span(name, 0, self.n_rows)
+
+    def _decoded(self, name: str, chunk: int | None, read: Callable[[], np.ndarray]) -> np.ndarray:
+        """``read()``, with any failure of zarr or a codec (checksum, truncated or foreign
+        bytes, wrong size) raised as one ``StoreCorruptError`` naming the store, array, chunk."""
+        try:
+            return read()
+        except Exception as err:  # codecs raise ValueError, RuntimeError, OSError ... on bad bytes
+            where = "" if chunk is None else f" {self.chunk_label(chunk)}"
+            reason = " ".join(str(err).split()) or type(err).__name__
+            raise StoreCorruptError(
+                f"store {self.url}: array '{name}'{where} cannot be read ({reason}): its chunk file "
+                f"is damaged; run `comodo-store verify {self.url}` to list every damaged chunk, "
+                f"then restore the store from a copy or delete it and re-run stage "
+                f"'{self.provenance.stage}'"
+            ) from None
+
+    def chunk_label(self, chunk: int) -> str:
+        rows = self.chunk_slice(chunk)
+        return f"chunk {chunk} (rows {rows.start}..{rows.stop - 1})"
 
     def read_rows(self, name: str, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Random access by row, decompressing each touched chunk once."""

@@ -57,3 +57,11 @@ class StoreIntegrityError(StoreError):
 
 class ModelLoadError(ComodoError):
     """Model weights could not be found or did not match the architecture."""
+
+
+class StoreCorruptError(StoreIntegrityError):
+    """A chunk's bytes fail their checksum or do not decode: the file is damaged."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store's write lock."""

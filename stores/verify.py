@@ -1,4 +1,5 @@
-"""Check a ChunkedStore end to end: markers, chunk files, decoding, finiteness, index, schema.
+"""Check a ChunkedStore end to end: markers, chunk files, checksums and decoding, finiteness,
+index, schema.
 
 ``verify(url)`` never stops at the first problem: it returns a ``VerifyReport`` listing every
 problem as one human-readable line naming the store and the array (and the chunk or row).
@@ -121,13 +122,14 @@ def _check_array(
     is_float = np.issubdtype(arr.dtype, np.inexact)
     broken: list[str] = []
     n_bad, first_bad = 0, ""
-    for chunk in sorted({c for k, c in keys.items() if k in files}):
+    for key, chunk in sorted(((k, c) for k, c in keys.items() if k in files), key=lambda kc: kc[1]):
         rows = store.chunk_slice(chunk)
         try:
             block = np.asarray(arr[rows])
-        except Exception as err:  # codecs raise ValueError/RuntimeError on damaged bytes
-            broken.append(f"{where} {_rows(store, chunk)} does not decode ({err}): the chunk "
-                          f"file is truncated or corrupt; {fix}")
+        except Exception as err:  # the checksum codec and decoders raise ValueError, RuntimeError ...
+            reason = " ".join(str(err).split()) or type(err).__name__
+            broken.append(f"{where} {_rows(store, chunk)}: chunk file {key} is damaged ({reason}); "
+                          f"restore it from a copy, or {fix}")
             continue
         bad = _bad_rows(block) if is_float else np.empty(0, dtype=np.int64)
         if bad.size and not first_bad:

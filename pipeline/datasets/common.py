@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from comodo.pipeline import numeric_csv
 from comodo.pipeline.datasets.base import ImuData
 from comodo.stores.errors import InputDataError
 
@@ -30,9 +29,7 @@ def read_imu_csv(path: str | Path, columns: Sequence[str] = EGO4D_COLUMNS,
         raise InputDataError(f"IMU file {path} does not exist; check the dataset root and file names")
     if path.stat().st_size == 0:
         raise InputDataError(f"IMU file {path} is empty (0 bytes); re-export or remove the recording")
-    table = numeric_csv.read(path, columns)  # plain numeric files; None: let polars read it
-    if table is None:
-        table = _read_with_polars(path, columns)
+    table = _read_with_polars(path, columns)
     return ImuData(
         t_s=table[:, 0] * time_scale,
         values=table[:, 1:],
@@ -42,22 +39,21 @@ def read_imu_csv(path: str | Path, columns: Sequence[str] = EGO4D_COLUMNS,
 
 
 def _read_with_polars(path: Path, columns: Sequence[str]) -> np.ndarray:
-    import polars as pl  # here: a pool worker whose files the C parser reads does not load it
+    """The ``columns`` of a CSV as one (T, len(columns)) float64 array; empty cells, "nan",
+    "NaN" and "NULL" become NaN (dropped later, counted, by ``signal.clean``)."""
+    import polars as pl
 
     try:
-        df = pl.read_csv(path, infer_schema_length=1000, null_values=["", "nan", "NaN"])
-    except Exception as err:  # polars raises ComputeError/NoDataError etc. for broken files
-        raise InputDataError(f"IMU file {path} could not be parsed as CSV: {err}") from None
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputDataError(
-            f"IMU file {path} lacks columns {missing}; expected {list(columns)}, found {df.columns}"
-        )
-    try:
-        table = df.select([pl.col(c).cast(pl.Float64, strict=False) for c in columns]).to_numpy()
-    except Exception as err:
-        raise InputDataError(f"IMU file {path} has non-numeric values: {err}") from None
-    return table
+        header = pl.read_csv(path, n_rows=0).columns
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise InputDataError(
+                f"IMU file {path} lacks columns {missing}; expected {list(columns)}, found {header}")
+        df = pl.read_csv(path, columns=list(columns), schema_overrides=dict.fromkeys(columns, pl.Float64),
+                         null_values=["", "nan", "NaN", "NULL", "null"])
+    except pl.exceptions.PolarsError as err:  # ComputeError, NoDataError ... for a broken file
+        raise InputDataError(f"IMU file {path} could not be parsed as a numeric CSV: {err}") from None
+    return df.select(columns).to_numpy().astype(np.float64, copy=False)
 
 
 def probe_video(path: str | Path) -> tuple[float, float]:

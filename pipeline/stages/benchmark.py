@@ -62,11 +62,11 @@ def load_context(cfg: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: Pat
     """The train and test windows in memory, with the method settings."""
     index, store, classes = open_windows(data_dir, dataset)
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
-    imu = store.array("imu")
     x, y = {}, {}
     for split in (cfg.train_split, cfg.test_split):
         rows = split_rows(index, split, store.url)
-        x[split] = np.asarray(imu[rows.min() : rows.max() + 1], np.float32)[rows - rows.min()]
+        span = store.read_span("imu", rows.min(), rows.max() + 1)  # (rows in span, C, T)
+        x[split] = np.asarray(span, np.float32)[rows - rows.min()]
         y[split] = labels[rows]
     settings = SupervisedSettings(cfg.supervised_epochs, cfg.supervised_batch_size,
                                   cfg.supervised_lr, distill_cfg.weight_decay)

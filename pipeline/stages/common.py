@@ -19,7 +19,7 @@ from comodo.stores.index import write_table
 log = logging.getLogger(__name__)
 
 
-EXECUTION_FIELDS = frozenset({"workers", "scheduler", "direct_io"})  # how a stage runs, never what it writes
+EXECUTION_FIELDS = frozenset({"workers", "scheduler"})  # how a stage runs, never what it writes
 
 
 def output_config(cfg: StageConfig) -> dict[str, Any]:
@@ -56,11 +56,6 @@ class DatasetPaths:
     @property
     def imu_store(self) -> str:
         return fs.join(self.root, "imu.zarr")
-
-    @property
-    def imu_staging(self) -> str:
-        """Where the imu stage's workers leave resampled rows until the store is written."""
-        return fs.join(self.root, "imu.staging")
 
     @property
     def imu_index(self) -> str:

@@ -126,7 +126,7 @@ def train_data(cfg: DistillConfig, index: pl.DataFrame, windows: ChunkedStore,
     split = index["split"].to_numpy()
     usable = np.ones(len(index), dtype=bool)
     if "valid" in features.names:  # rejected windows of the features stage
-        usable = np.asarray(features.array("valid")[:], dtype=bool)
+        usable = np.asarray(features.read("valid"), dtype=bool)
     train_keep = usable & (split == cfg.train_split)
     if not train_keep.any():
         raise ConfigError(f"no usable window has split {cfg.train_split!r} in {windows.url}; "

@@ -13,7 +13,7 @@ of chunks; complete chunks are skipped, so a killed run resumes with identical b
 device, precision, batch size and threads). Rejects go to ``rejects/features.parquet``
 (``rejects/features.shard-i-of-n.parquet`` per shard; the shard that completes the store
 merges them into ``features.parquet``). The store and tables may live under any fsspec URL;
-videos are read from local paths.
+videos are read from local paths. A run holds the store's write lock (one per shard).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from comodo.stores import fs
 from comodo.stores.chunked import ArraySpec, ChunkedStore, shard_chunks
 from comodo.stores.errors import ConfigError, InputDataError, RejectLimitError
 from comodo.stores.index import read_table, write_table
+from comodo.stores.lock import write_lock
 from comodo.stores.provenance import Provenance, config_hash, hash_bytes
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,13 @@ def run(cfg: FeaturesConfig, data_dir: str | PathLike[str], dataset: str, shard:
         raise InputDataError(f"{paths.windows_index} has no windows; check the windows stage's rejects")
     teacher = build_teacher(cfg.teacher, cfg.model, cfg.frames, cfg.pooling, cfg.params)
     runner = TeacherRunner(teacher, resolve_device(cfg.device), cfg.precision)
+    with write_lock(paths.features(cfg.key or cfg.teacher), paths.options, shard):
+        return _run_locked(cfg, paths, dataset, shard, windows, teacher, runner)
+
+
+def _run_locked(cfg: FeaturesConfig, paths: DatasetPaths, dataset: str, shard: tuple[int, int],
+                windows: pl.DataFrame, teacher: Teacher, runner: TeacherRunner) -> StageSummary:
+    """``run`` while holding the write lock of the store (or of this shard)."""
     store = open_store(paths, cfg.key or cfg.teacher, len(windows), cfg, teacher,
                        provenance(cfg, teacher, runner, windows))
     all_rows = range(store.n_rows)

@@ -1,22 +1,14 @@
-"""What a pool worker runs for the imu stage: one recording read, cleaned and resampled.
-
-Kept apart from ``stages.imu`` so that a worker unpickling a ``Job`` imports numpy, the
-signal code and the recording's adapter only, not the stage's store, polars or pydantic
-(a spawned worker's imports were ~0.7 s of CPU each, a tenth of the stage on 100 h).
-"""
+"""What a worker runs for the imu stage: one recording read, cleaned and resampled."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from comodo.pipeline import handoff, signal, units_check
+from comodo.pipeline import signal, units_check
 from comodo.pipeline.datasets.base import Reject
 from comodo.pipeline.units_check import QUIET_CV
-from comodo.stores import fs
 from comodo.stores.errors import InputDataError, UnitsError
 
 log = logging.getLogger(__name__)
@@ -42,20 +34,16 @@ class Job:
     reader: Any
     rec: dict[str, Any]
     cleaning: Cleaning
-    staged: str | None = None  # URL for this recording's rows; None: return them
-    options: dict[str, Any] = field(default_factory=dict)
-    handoff: bool = False  # ``staged`` is a hand-over file (comodo.pipeline.handoff)
 
 
 @dataclass
 class Result:
     recording_id: str
-    segments: list[signal.Segment]  # values empty when staged
+    segments: list[signal.Segment]
     lengths: list[int]
     channels: list[str]
     units: list[str]
     steps: list[str]
-    staged: str | None = None
 
 
 def process_one(job: Job) -> Result | Reject:
@@ -76,17 +64,7 @@ def process_one(job: Job) -> Result | Reject:
         log.info("%s: dropped %d non-finite and %d duplicate rows%s", rid, report.dropped_nonfinite,
                  report.dropped_duplicates, ", re-sorted" if report.was_unsorted else "")
     lengths = [len(s.values) for s in segments]
-    if job.staged is not None:
-        rows = [np.ascontiguousarray(s.values, dtype=np.float32) for s in segments]
-        if job.handoff:
-            handoff.write(job.staged, rows)
-        else:
-            filesystem, path = fs.filesystem(job.staged, **job.options)
-            with filesystem.open(path, "wb") as fh:
-                for values in rows:
-                    fh.write(memoryview(values).cast("B"))
-        segments = [signal.Segment(s.t0_s, s.rate_hz, s.values[:0]) for s in segments]
-    return Result(rid, segments, lengths, imu.channels, units, report.steps, job.staged)
+    return Result(rid, segments, lengths, imu.channels, units, report.steps)
 
 
 def check_units(cfg: Cleaning, rid: str, raw_units: list[str], channels: list[str], units: list[str],

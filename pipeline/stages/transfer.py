@@ -86,7 +86,7 @@ def target_splits(cfg: TransferConfig, data_dir: Path, dataset: str
     length = store.array("imu").shape[2]
     n_valid = (index["n_valid"].to_numpy() if "n_valid" in index.columns
                else np.full(len(index), length))
-    imu = np.asarray(store.array("imu")[:], np.float32)
+    imu = np.asarray(store.read("imu"), np.float32)
     out = {}
     for split in (cfg.train_split, cfg.test_split):
         rows = split_rows(index, split, store.url)

@@ -23,9 +23,9 @@ from comodo.pipeline.parallel import chunk_groups, map_parallel, map_threads
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
 from comodo.pipeline.windowing import WINDOWS_SCHEMA, cut_tiles, cut_whole, drop_small_classes
 from comodo.stores.chunked import ArraySpec, ChunkedStore
-from comodo.stores.directio import aligned_empty
 from comodo.stores.errors import InputDataError
 from comodo.stores.index import read_table, write_table
+from comodo.stores.lock import write_lock
 from comodo.stores.provenance import Provenance, config_hash, hash_file
 
 log = logging.getLogger(__name__)
@@ -39,15 +39,9 @@ class WindowsConfig(StageConfig):
     # keep only these IMU channels, in this order (e.g. [acc_x, acc_y, acc_z] to pair with an
     # accelerometer-only dataset); None: all of imu.zarr's channels
     channels: list[str] | None = None
-    # 24 MB chunks of 5 s 6-channel windows: 72 files for 100 h instead of 288 (each new file
-    # cost ext4 ~1.4 ms here; the stage 1.4-1.9 s against 1.7-2.3 s); training reads them in
-    # pieces of its own (training.loader.load_rows), not by chunk
-    chunk_rows: int = 1024
+    chunk_rows: int = 1024  # windows per chunk file (24 MB of 5 s, 6-channel, 200 Hz windows)
     codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
-    # windows.zarr's chunk files written around the page cache (read by training later, not
-    # now), imu.zarr's read from the page cache where it holds them, else around it
-    direct_io: bool = True
-    max_reject_fraction: float = 0.2
+    max_reject_fraction: float = 0.2  # of the recordings; more rejects fail the stage
     workers: int = 0  # threads writing chunks (0: one per core); processes on a dask scheduler
     scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
 
@@ -76,8 +70,9 @@ def run(cfg: WindowsConfig, data_dir: str | PathLike[str], dataset: str,
         raise InputDataError(f"windows {dataset}: no window could be cut; see {paths.rejects('windows')}")
     classes = sorted(rows["label"].unique().to_list())
     index = _index_frame(rows, classes)
-    _write_store(cfg, paths, imu, rows, n_per, rate, classes)
-    write_table(index, paths.windows_index, **paths.options)
+    with write_lock(paths.windows_store, paths.options):
+        _write_store(cfg, paths, imu, rows, n_per, rate, classes)
+        write_table(index, paths.windows_index, **paths.options)
     dropped = in_recordings - kept_recordings
     log.info("windows %s: %d windows from %d recordings, %d classes",
              dataset, len(rows), kept_recordings, len(classes))
@@ -111,7 +106,7 @@ def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, row
     )
     spans = list(zip(rows["sample_start"].to_list(), rows["n_valid"].to_list()))
     jobs = [_ChunksJob(paths.windows_store, paths.imu_store, paths.options, len(all_channels), n_per,
-                       {c: spans[store.chunk_slice(c)] for c in group}, cfg.direct_io, keep)
+                       {c: spans[store.chunk_slice(c)] for c in group}, keep)
             for group in chunk_groups(store.pending_chunks(), cfg.workers)]
     if cfg.scheduler is None:  # reads, copies and writes: threads, no process to start
         map_threads(_write_chunks, jobs, cfg.workers, desc="windows", unit="job")
@@ -129,23 +124,19 @@ class _ChunksJob:
     n_channels: int
     n_per: int
     chunks: dict[int, list[tuple[int, int]]]
-    direct_io: bool = False
     keep: tuple[int, ...] | None = None  # the imu.zarr channels written, in order; None: all
 
 
 def _write_chunks(job: _ChunksJob) -> None:
-    """Cut each chunk's windows from the IMU store and write them, in a thread or any worker.
-    One sample buffer and one block buffer serve every chunk of the job: fresh memory per
-    chunk cost more in page faults than the copy itself."""
-    imu = ChunkedStore.open(job.imu_url, storage_options=job.options, direct_io=job.direct_io)
-    store = ChunkedStore.open(job.windows_url, mode="r+", storage_options=job.options,
-                              direct_io=job.direct_io)
+    """Cut each chunk's windows from the IMU store and write them, in a thread or any worker."""
+    imu = ChunkedStore.open(job.imu_url, storage_options=job.options)
+    store = ChunkedStore.open(job.windows_url, mode="r+", storage_options=job.options)
     spans = {chunk: (min(start for start, _ in s), max(start + n for start, n in s))
              for chunk, s in job.chunks.items()}
     most = max((len(s) for s in job.chunks.values()), default=0)
     widest = max((hi - lo for lo, hi in spans.values()), default=0)
     width = job.n_channels if job.keep is None else len(job.keep)
-    buffer = aligned_empty((most, width, job.n_per), np.float32)  # written as it is
+    buffer = np.empty((most, width, job.n_per), np.float32)
     samples = np.empty((widest, job.n_channels), np.float32)
     for chunk, windows in job.chunks.items():
         lo, hi = spans[chunk]

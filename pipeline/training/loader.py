@@ -12,8 +12,7 @@ DataLoader workers split the groups round-robin (worker ``w`` reads groups ``w, 
 and the DataLoader returns them in group order, so the stream does not depend on the number
 of workers, and resuming at batch ``j`` only has to start at the group holding row ``j * B``.
 Memory is bounded by ``(2 * workers + 2) * buffer_chunks * chunk_rows`` rows whatever the
-store size. The "chunks" here are the loader's pieces (``load_rows``): a compressed store's
-chunks, or ``LOAD_ROWS`` rows of an uncompressed local one, whatever its chunks' size.
+store size. Every read goes through ``ChunkedStore``, so a damaged chunk is a named error.
 """
 
 from __future__ import annotations
@@ -23,22 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import zarr
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from comodo.stores.chunked import ChunkedStore
 
-LOAD_ROWS = 256  # rows of an uncompressed local store read and shuffled as one piece
-
 
 def load_rows(store: ChunkedStore, array: str) -> int:
-    """Rows the loader reads as one piece of ``store``: a whole chunk when it is compressed
-    (less would decompress the chunk again per piece), at most ``LOAD_ROWS`` when its chunks
-    are plain local files (any rows are read alone), so that the shuffle and the memory bound
-    do not follow the windows stage's chunk size."""
-    raw = store.raw(array)
-    plain = raw is not None and raw.blosc is None
-    return min(store.chunk_rows, LOAD_ROWS) if plain else store.chunk_rows
+    """Rows the loader reads as one piece of ``store``: a whole chunk (its checksum covers
+    the whole chunk, so fewer rows would still read and check all of it)."""
+    return store.chunk_rows
 
 
 @dataclass(frozen=True)
@@ -115,18 +107,19 @@ class ChunkGroups(IterableDataset):
         info = get_worker_info()
         worker, n_workers = (info.id, info.num_workers) if info else (0, 1)
         windows = ChunkedStore.open(self.source.windows_url)
-        feat = ChunkedStore.open(self.source.features_url).array(self.source.teacher_array)
+        feat = ChunkedStore.open(self.source.features_url)
         for g in range(self.first_group + worker, len(self.plan.groups), n_workers):
             yield self._read_group(g, windows, feat)
 
-    def _read_group(self, g: int, windows: ChunkedStore, feat: zarr.Array) -> dict[str, np.ndarray]:
+    def _read_group(self, g: int, windows: ChunkedStore, feat: ChunkedStore) -> dict[str, np.ndarray]:
         parts: dict[str, list[np.ndarray]] = {"imu": [], "feat": [], "row": []}
         for chunk in self.plan.groups[g]:
             sl = slice(chunk * self.chunk_rows, min((chunk + 1) * self.chunk_rows, len(self.keep)))
             mask = self.keep[sl]
             imu = windows.read_span(self.source.imu_array, sl.start, sl.stop)  # just these rows' bytes
             parts["imu"].append(np.asarray(imu, dtype=np.float32)[mask])  # (n, C, T)
-            parts["feat"].append(np.asarray(feat[sl], dtype=np.float32)[mask])  # (n, D)
+            teacher = feat.read_span(self.source.teacher_array, sl.start, sl.stop)
+            parts["feat"].append(np.asarray(teacher, dtype=np.float32)[mask])  # (n, D)
             parts["row"].append(np.arange(sl.start, sl.stop)[mask])
         block = {k: np.concatenate(v) for k, v in parts.items()}
         if self.shuffle:

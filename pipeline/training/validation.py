@@ -28,14 +28,14 @@ def class_anchors(model: DistillModel, source: PairSource, keep: np.ndarray, lab
                   device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
     """Per-class anchors (K, D_z) from the teacher features of ``keep`` rows, and class ids."""
     store = ChunkedStore.open(source.features_url)
-    feat = store.array(source.teacher_array)
     sums: dict[int, torch.Tensor] = {}
     for chunk in range(store.n_chunks):
         sl = store.chunk_slice(chunk)
         mask = keep[sl] & (labels[sl] >= 0)
         if not mask.any():
             continue
-        block = torch.as_tensor(np.asarray(feat[sl], dtype=np.float32)[mask], device=device)
+        feat = store.read_span(source.teacher_array, sl.start, sl.stop)
+        block = torch.as_tensor(np.asarray(feat, dtype=np.float32)[mask], device=device)
         z_teacher = model.embed_teacher(block)  # (n, D_z)
         ids = torch.as_tensor(labels[sl][mask], device=device)
         for k in ids.unique().tolist():

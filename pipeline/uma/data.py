@@ -112,11 +112,11 @@ def load_uma_data(data_dir: Path, dataset: str, teacher_key: str) -> UmaData:
                 f"{len(index)} windows; re-run the stage '{store.provenance.stage}' for {dataset}"
             )
         store.require_complete()
-    imu = np.asarray(windows.array("imu")[:], dtype=np.float32)  # (N, C, T)
-    video = np.asarray(feats.array("frames")[:], dtype=np.float32)  # (N, F, D)
+    imu = np.asarray(windows.read("imu"), dtype=np.float32)  # (N, C, T)
+    video = np.asarray(feats.read("frames"), dtype=np.float32)  # (N, F, D)
     keep = np.ones(len(index), dtype=bool)
     if "valid" in feats.names:
-        keep = np.asarray(feats.array("valid")[:]).astype(bool)
+        keep = np.asarray(feats.read("valid")).astype(bool)
     classes = list(windows.attrs.get("classes") or sorted(set(index["label"].to_list())))
     subjects = index["subject"].cast(str).to_numpy() if "subject" in index.columns else None
     return UmaData(

@@ -96,7 +96,7 @@ def test_inspect_json_has_arrays_completeness_provenance_and_labels(data_dir):
     assert {k: pooled[k] for k in ("name", "shape", "dtype", "chunks")} == {
         "name": "pooled", "shape": [12, 4], "dtype": "float16", "chunks": [4, 4]
     }
-    assert pooled["codecs"] == ["bytes(endian=little)", "zstd(level=3, checksum=False)"]
+    assert pooled["codecs"] == ["bytes(endian=little)", "zstd(level=3, checksum=False)", "crc32c"]
     assert pooled["bytes_on_disk"] > 0 and pooled["bytes_raw"] == 96 and pooled["ratio"] > 0
     assert [t["url"] for t in out["tables"]] == ["data/ds/windows.parquet"]
 
@@ -135,3 +135,15 @@ def test_inspect_of_one_table_or_one_store_shows_just_that(data_dir):
     }]}
     store = json.loads(runner.invoke(app, ["inspect", url, "--json"]).stdout)
     assert [s["url"] for s in store["stores"]] == [url] and store["tables"] == []
+
+
+def test_unlock_removes_a_stale_lock_and_says_whose(data_dir):
+    url = make_store(data_dir, "s.zarr")
+    lock_file = Path(f"{url}.lock")
+    lock_file.write_text(json.dumps({"pid": 4242, "host": "elsewhere", "since": "2026-01-01T00:00:00Z"}))
+    result = runner.invoke(app, ["unlock", url])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == (f"removed {lock_file} (pid 4242 on host elsewhere since "
+                                     "2026-01-01T00:00:00Z)")
+    assert not lock_file.exists()
+    assert runner.invoke(app, ["unlock", url]).stdout.strip() == f"{url} has no write lock"

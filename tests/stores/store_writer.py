@@ -3,7 +3,8 @@
     python tests/stores/store_writer.py URL [--shard I --n-shards N] [--delay S]
                                             [--storage-options JSON] [--create-only]
 
-The writer resumes (``open_or_create`` + ``pending_chunks``) and prints ``pending N``, one
+The writer holds the store's (or its shard's) write lock, exits 1 with the lock message
+when another writer has it, resumes (``open_or_create`` + ``pending_chunks``) and prints ``pending N``, one
 ``wrote C`` per chunk, and ``start T`` / ``end T`` (time.time()) so tests can follow it.
 """
 
@@ -17,6 +18,8 @@ import time
 import numpy as np
 
 from comodo.stores.chunked import ArraySpec, ChunkedStore
+from comodo.stores.errors import StoreLockedError
+from comodo.stores.lock import write_lock
 from comodo.stores.provenance import Provenance
 
 SPECS = {
@@ -75,14 +78,19 @@ def main(argv: list[str]) -> None:
     if args.create_only:
         ChunkedStore.create(args.url, N_ROWS, CHUNK_ROWS, SPECS, provenance(), storage_options=options)
         return
-    store = ChunkedStore.open_or_create(
-        args.url, N_ROWS, CHUNK_ROWS, SPECS, provenance(), storage_options=options
-    )
-    pending = store.pending_chunks(args.shard, args.n_shards)
-    print(f"pending {len(pending)}", flush=True)
-    print(f"start {time.time()}", flush=True)
-    write(store, pending, args.delay)
-    print(f"end {time.time()}", flush=True)
+    try:
+        with write_lock(args.url, options, (args.shard, args.n_shards)):
+            store = ChunkedStore.open_or_create(
+                args.url, N_ROWS, CHUNK_ROWS, SPECS, provenance(), storage_options=options
+            )
+            pending = store.pending_chunks(args.shard, args.n_shards)
+            print(f"pending {len(pending)}", flush=True)
+            print(f"start {time.time()}", flush=True)
+            write(store, pending, args.delay)
+            print(f"end {time.time()}", flush=True)
+    except StoreLockedError as err:
+        print(err, file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from comodo.stores import appender as appender_module
 from comodo.stores.appender import RowAppender
 from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import StoreError, StoreIntegrityError
@@ -23,10 +22,7 @@ def _appender(backend, layout, name: str) -> RowAppender:
                        storage_options=backend.storage_options)
 
 
-@pytest.mark.parametrize("write_bytes", [1, 1 << 20])  # one chunk per write; all at close
-def test_appended_rows_make_the_bytes_of_a_created_and_filled_store(backend, layout, monkeypatch,
-                                                                    write_bytes):
-    monkeypatch.setattr(appender_module, "WRITE_BYTES", write_bytes)
+def test_appended_rows_make_the_bytes_of_a_created_and_filled_store(backend, layout):
     backend.fill(backend.create("made.zarr", index="../windows.parquet", attrs={"channels": ["a"]}))
     rows = layout.expected_arrays()
     appender = _appender(backend, layout, "grown.zarr")
@@ -53,5 +49,5 @@ def test_append_refuses_missing_arrays_and_ragged_rows(backend, layout):
     with pytest.raises(StoreError, match="need arrays"):
         appender.append({"pooled": rows["pooled"][:2]})
     ragged = {name: values[:2] for name, values in rows.items()} | {"label_id": np.zeros(3, np.int64)}
-    with pytest.raises(StoreError, match="as many for every array"):
+    with pytest.raises(StoreError, match="as many rows for every array"):
         appender.append(ragged)

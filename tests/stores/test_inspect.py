@@ -36,13 +36,14 @@ def test_describe_reports_arrays_sizes_provenance_and_labels(backend, layout):
     frames = arrays["frames"]
     assert (frames["shape"], frames["dtype"], frames["chunks"]) == ([22, 3, 4], "float32", [5, 3, 4])
     assert frames["codecs"][0] == "bytes(endian=little)" and frames["codecs"][1].startswith("blosc(")
+    assert frames["codecs"][2] == "crc32c"  # every array ends with its checksum
     assert frames["bytes_raw"] == 22 * 12 * 4 and frames["n_chunk_files"] == 5
     assert 0 < frames["bytes_on_disk"] and frames["ratio"] == pytest.approx(
         5 * 5 * 12 * 4 / frames["bytes_on_disk"], abs=1e-3
     )
     label_id = arrays["label_id"]
-    assert label_id["codecs"] == ["bytes(endian=little)"]
-    assert label_id["bytes_on_disk"] == 5 * 5 * 8 and label_id["ratio"] == 1.0
+    assert label_id["codecs"] == ["bytes(endian=little)", "crc32c"]
+    assert label_id["bytes_on_disk"] == 5 * (5 * 8 + 4)  # rows + a 4-byte checksum per chunk
 
 
 def test_describe_of_a_partial_store_counts_only_written_chunks(local, layout):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from comodo.stores.backends import remove_stale_temp_files
+from comodo.stores import lock
 from comodo.stores.chunked import ChunkedStore
 
 WRITER = str(Path(__file__).with_name("store_writer.py"))
@@ -64,20 +64,38 @@ def test_sigkilled_writer_resumes_to_the_same_bytes(tmp_path, layout, tree_bytes
     assert_same_store(url, ref, layout, tree_bytes)
 
 
-def test_temp_files_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
+def test_of_two_writers_started_at_once_one_proceeds_and_the_other_stops(tmp_path, layout):
+    url = str(tmp_path / "s.zarr")
+    procs = [writer(url, "--delay", "0.3") for _ in range(2)]
+    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    assert sorted(rc for rc, _, _ in results) == [0, 1]
+    (_, out, _), = [r for r in results if r[0] == 0]
+    (_, _, err), = [r for r in results if r[0] == 1]
+    assert f"pending {layout.N_CHUNKS}" in out
+    winner = next(p.pid for p in procs if p.returncode == 0)
+    assert err.strip().splitlines() == [
+        f"store {url} is being written by pid {winner} on host {lock.HOST} since "
+        f"{err.split(' since ')[1].split(';')[0]}; wait or remove the stale lock with "
+        f"`comodo-store unlock {url}`"]
+    assert not Path(lock.lock_url(url)).exists()  # released by the writer that finished
+    assert ChunkedStore.open(url).is_complete()
+
+
+def test_a_killed_writers_lock_is_taken_over_and_partial_files_removed(tmp_path, layout, caplog):
+    url = str(tmp_path / "s.zarr")
+    ChunkedStore.create(url, layout.N_ROWS, layout.CHUNK_ROWS, layout.SPECS, layout.provenance())
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
-    from comodo.stores import backends
-
-    folder = tmp_path / "a" / "c"
-    folder.mkdir(parents=True)
-    stale = folder / f"0.{backends._HOST}-{dead.stdout.strip()}-abc{backends.TEMP_SUFFIX}"
-    live = folder / f"1.{backends._HOST}-{os.getpid()}-abc{backends.TEMP_SUFFIX}"
-    foreign = folder / f"2.otherhost-1-abc{backends.TEMP_SUFFIX}"
-    for path in (stale, live, foreign):
-        path.write_bytes(b"x")
-    assert remove_stale_temp_files(str(tmp_path)) == 1
-    assert not stale.exists() and live.exists() and foreign.exists()
+    Path(lock.lock_url(url)).write_text(json.dumps(
+        {"pid": int(dead.stdout), "host": lock.HOST, "since": "2026-01-01T00:00:00Z", "token": "x"}))
+    partial = tmp_path / "s.zarr" / "pooled" / "c" / "0.abc.partial"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(b"x")
+    with caplog.at_level("WARNING"), lock.write_lock(url):
+        assert json.loads(Path(lock.lock_url(url)).read_text())["pid"] == os.getpid()
+        assert not partial.exists()
+    assert "taking over the lock of pid" in caplog.text
+    assert not Path(lock.lock_url(url)).exists()
 
 
 def write_reference(url: str, layout, options: dict | None = None) -> None:

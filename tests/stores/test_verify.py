@@ -41,14 +41,14 @@ def test_deleted_chunk_file_is_named_with_its_array_and_chunk(backend):
     assert "frames/c/3/0/0 is missing" in problem
 
 
-def test_truncated_chunk_file_is_reported_as_not_decoding(local):
+def test_truncated_chunk_file_is_reported_as_damaged(local):
     store = local.fill(local.create())
     path = local.fs_path("s.zarr", "pooled/c/1/0")
     with open(path, "r+b") as fh:
         fh.truncate(7)
     report = verify(store.url)
     assert len(report.problems) == 1
-    assert "array 'pooled' chunk 1 (rows 5..9) does not decode" in report.problems[0]
+    assert "array 'pooled' chunk 1 (rows 5..9): chunk file pooled/c/1/0 is damaged" in report.problems[0]
 
 
 def test_uncompressed_chunk_of_the_wrong_length_is_reported(local):

@@ -1,8 +1,6 @@
 """ingest -> imu -> windows on tiny datasets in the Ego4D layout."""
 
-import pickle
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +8,10 @@ import polars as pl
 import pytest
 from ego4d_fixture import make_dataset
 
-from comodo.pipeline.stages import imu, imu_worker, ingest, windows
+from comodo.pipeline.stages import imu, ingest, windows
 from comodo.stores.chunked import ChunkedStore
-from comodo.stores.errors import InputDataError, RejectLimitError
+from comodo.stores.errors import InputDataError, RejectLimitError, StoreLockedError
+from comodo.stores.lock import write_lock
 
 RECS = {"a": ("walk", "train"), "b": ("run", "train"), "c": ("walk", "test")}
 
@@ -140,7 +139,6 @@ def test_parallel_imu_stage_matches_the_single_process_run(tmp_path):
     segments = pl.read_parquet(tmp_path / "two/tiny/imu.parquet")
     assert segments.filter(pl.col("recording_id") == "b").height == 2
     assert segments.equals(pl.read_parquet(tmp_path / "one/tiny/imu.parquet"))
-    assert not (tmp_path / "two/tiny/imu.staging").exists()
     for name in ("imu.zarr", "windows.zarr"):
         a = ChunkedStore.open(str(tmp_path / "one/tiny" / name)).array("imu")[:]
         b = ChunkedStore.open(str(tmp_path / "two/tiny" / name)).array("imu")[:]
@@ -178,34 +176,6 @@ def test_every_window_holds_its_own_samples(tmp_path, mode):
     np.testing.assert_array_equal(got, _expected_windows(tmp_path / "data/tiny", got.shape[2]))
 
 
-WORKER_PROBE = """
-import pickle, sys
-from comodo.pipeline.stages.imu_worker import process_one, Result
-with open(sys.argv[1], "rb") as fh:
-    job = pickle.load(fh)  # as a pool worker gets it
-result = process_one(job)
-assert isinstance(result, Result) and sum(result.lengths) > 0, result
-heavy = [m for m in ("polars", "zarr", "fsspec", "pydantic", "tqdm", "av", "scipy") if m in sys.modules]
-print(",".join(heavy))
-"""
-
-
-def test_an_imu_worker_loads_no_table_store_or_config_library(tmp_path):
-    """A spawned worker imports what unpickling its job and reading a plain CSV need:
-    numpy, the signal code and the adapter (about 0.15 s against 0.7 s with the stage)."""
-    root = tmp_path / "raw"
-    make_dataset(root, {"r0": ("a", "train")}, video_s=3.0)
-    cfg = imu.ImuConfig()
-    cleaning = imu_worker.Cleaning(cfg.target_rate_hz, cfg.max_gap_s, cfg.scale, cfg.min_duration_s)
-    rec = {"recording_id": "r0", "imu_path": str(root / "imu" / "r0.csv")}
-    job = imu_worker.Job(ingest.make_adapter("ego4d", str(root), "t", {}), rec, cleaning,
-                         str(tmp_path / "rows.f32"), handoff=True)
-    (tmp_path / "job.pkl").write_bytes(pickle.dumps(job))
-    out = subprocess.run([sys.executable, "-c", WORKER_PROBE, str(tmp_path / "job.pkl")],
-                         capture_output=True, text=True, check=True, timeout=120)
-    assert out.stdout.strip() == ""
-
-
 def test_windows_channels_keep_the_listed_imu_channels_in_order(tmp_path):
     make_dataset(tmp_path / "raw", RECS)
     _run_all(tmp_path / "raw", tmp_path / "data")
@@ -216,3 +186,18 @@ def test_windows_channels_keep_the_listed_imu_channels_in_order(tmp_path):
     np.testing.assert_array_equal(store.array("imu")[:], every[:, [2, 0]])
     with pytest.raises(InputDataError, match=r"\['acc_x'\] not in .*imu.zarr's channels"):
         windows.run(windows.WindowsConfig(channels=["acc_x"]), tmp_path / "data", "tiny")
+
+
+def test_writing_stages_stop_at_once_on_a_store_another_writer_holds(tmp_path):
+    make_dataset(tmp_path / "raw", RECS)
+    data = tmp_path / "data"
+    _run_all(tmp_path / "raw", data)
+    store = str(data / "tiny" / "windows.zarr")
+    before = ChunkedStore.open(store).group.attrs.asdict()
+    with write_lock(store), pytest.raises(StoreLockedError) as err:
+        windows.run(windows.WindowsConfig(), data, "tiny")
+    assert str(err.value).startswith(f"store {store} is being written by pid {os.getpid()} on host ")
+    assert str(err.value).endswith(f"wait or remove the stale lock with `comodo-store unlock {store}`")
+    with write_lock(str(data / "tiny" / "imu.zarr")), pytest.raises(StoreLockedError):
+        imu.run(imu.ImuConfig(workers=1), data, "tiny", "ego4d", str(tmp_path / "raw"), {})
+    assert ChunkedStore.open(store).group.attrs.asdict() == before  # untouched

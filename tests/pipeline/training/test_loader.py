@@ -2,17 +2,14 @@ import numpy as np
 import pytest
 
 from comodo.pipeline.training.loader import (
-    LOAD_ROWS,
     ChunkGroups,
     PairSource,
     epoch_batches,
-    load_rows,
     plan_epoch,
     stream_batches,
 )
 from comodo.pipeline.training.synthetic import write_paired_stores
-from comodo.stores.chunked import ArraySpec, ChunkedStore
-from comodo.stores.provenance import Provenance
+from comodo.stores.chunked import ChunkedStore
 
 N, CHUNK = 150, 16
 
@@ -101,17 +98,6 @@ def test_group_blocks_are_bounded_by_the_buffer(source):
     groups = ChunkGroups(source, _keep(), plan, CHUNK, seed=0, epoch=0)
     sizes = [len(g["row"]) for g in groups]
     assert max(sizes) <= 3 * CHUNK and sum(sizes) == N
-
-
-def test_an_uncompressed_store_is_read_in_pieces_of_its_own_a_compressed_one_by_chunk(tmp_path):
-    def store(name: str, chunk_rows: int, codec: str) -> ChunkedStore:
-        return ChunkedStore.create(str(tmp_path / name), 10, chunk_rows,
-                                   {"imu": ArraySpec((2, 3), "float32", codec)},
-                                   Provenance("windows", "c", "i"))
-
-    assert load_rows(store("plain.zarr", 4 * LOAD_ROWS, "none"), "imu") == LOAD_ROWS
-    assert load_rows(store("zstd.zarr", 4 * LOAD_ROWS, "zstd"), "imu") == 4 * LOAD_ROWS
-    assert load_rows(store("small.zarr", 64, "none"), "imu") == 64
 
 
 def test_pieces_smaller_than_the_store_chunks_serve_the_same_pairs(tmp_path):

@@ -1,0 +1,154 @@
+"""One writer per store: a lock object beside the store, taken by every writing stage.
+
+The lock of ``<store>`` is ``<store>.lock`` (``<store>.shard-i-of-n.lock`` for the writer
+of shard i of n, which owns distinct chunks): a small JSON file naming the holder's pid,
+host and start time. On local disk it is created with ``O_CREAT | O_EXCL``, so of two
+writers starting at once exactly one gets it; on object storage it is a lease object put
+when absent and read back, so that the writer whose token is there owns it. A second writer
+stops at once with a ``StoreLockedError`` naming the holder. A lock left by a dead process
+of this host (a killed run) is taken over with a warning; any other stale lock is removed
+with ``comodo-store unlock <store>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from comodo.stores import fs
+from comodo.stores.backends import local_path, remove_temp_files
+from comodo.stores.errors import StoreLockedError
+
+log = logging.getLogger(__name__)
+
+HOST = socket.gethostname()
+
+
+def lock_url(url: str, shard: tuple[int, int] = (0, 1)) -> str:
+    i, n = shard
+    return f"{str(url).rstrip('/')}.lock" if n == 1 else f"{str(url).rstrip('/')}.shard-{i}-of-{n}.lock"
+
+
+def _holder() -> dict[str, Any]:
+    since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"pid": os.getpid(), "host": HOST, "since": since, "token": uuid.uuid4().hex}
+
+
+def _read(filesystem: Any, path: str) -> dict[str, Any] | None:
+    """The holder recorded in a lock file; None when it is gone; {} when unreadable (a
+    writer between creating and filling it, or a damaged file)."""
+    for _ in range(5):
+        try:
+            data = filesystem.cat_file(path)
+        except FileNotFoundError:
+            return None
+        try:
+            return dict(json.loads(data))
+        except ValueError:
+            time.sleep(0.05)
+    return {}
+
+
+def _create(filesystem: Any, path: str, holder: dict[str, Any], local: bool) -> bool:
+    """Create the lock file only if absent; True when this writer now holds it."""
+    body = json.dumps(holder).encode()
+    if local:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        return True
+    if filesystem.exists(path):  # object storage: a lease put when absent, then read back
+        return False
+    filesystem.pipe_file(path, body)
+    return (_read(filesystem, path) or {}).get("token") == holder["token"]
+
+
+def _is_stale(holder: Mapping[str, Any]) -> bool:
+    pid = holder.get("pid")
+    return holder.get("host") == HOST and isinstance(pid, int) and not fs.pid_alive(pid)
+
+
+def _refuse(url: str, shard: tuple[int, int], holder: Mapping[str, Any], path: str) -> StoreLockedError:
+    what = f"store {url}" + (f" (shard {shard[0]}/{shard[1]})" if shard[1] > 1 else "")
+    if not holder:
+        return StoreLockedError(f"{what} is locked by {path}, which cannot be read; if no writer is "
+                                f"running, remove it with `comodo-store unlock {url}`")
+    return StoreLockedError(
+        f"{what} is being written by pid {holder.get('pid')} on host {holder.get('host')} since "
+        f"{holder.get('since')}; wait or remove the stale lock with `comodo-store unlock {url}`")
+
+
+def acquire(url: str, storage_options: Mapping[str, Any] | None = None,
+            shard: tuple[int, int] = (0, 1)) -> dict[str, Any]:
+    """Take the write lock of ``url`` (or of its shard) or raise ``StoreLockedError``."""
+    path = lock_url(url, shard)
+    filesystem, inner = fs.filesystem(path, **(storage_options or {}))
+    target = local_path(path) if fs.is_local(path) else inner
+    holder = _holder()
+    for _ in range(3):
+        if _create(filesystem, target, holder, fs.is_local(path)):
+            if shard[1] == 1 and fs.is_local(url) and os.path.isdir(local_path(url)):
+                remove_temp_files(local_path(url))  # no one else writes it now
+            return holder
+        found = _read(filesystem, target)
+        if found is None:
+            continue  # released meanwhile
+        if not _is_stale(found):
+            raise _refuse(url, shard, found, path)
+        log.warning("store %s: taking over the lock of pid %s on this host (%s), which is no longer "
+                    "running", url, found.get("pid"), found.get("since"))
+        _remove_if_holder(filesystem, target, found)
+    raise _refuse(url, shard, _read(filesystem, target) or {}, path)
+
+
+def _remove_if_holder(filesystem: Any, path: str, holder: Mapping[str, Any]) -> None:
+    """Remove the lock file if it still names ``holder`` (not a newer writer's)."""
+    if (_read(filesystem, path) or {}).get("token") == holder.get("token"):
+        try:
+            filesystem.rm_file(path)
+        except FileNotFoundError:
+            pass
+
+
+def release(url: str, holder: Mapping[str, Any], storage_options: Mapping[str, Any] | None = None,
+            shard: tuple[int, int] = (0, 1)) -> None:
+    path = lock_url(url, shard)
+    filesystem, inner = fs.filesystem(path, **(storage_options or {}))
+    _remove_if_holder(filesystem, local_path(path) if fs.is_local(path) else inner, holder)
+
+
+@contextmanager
+def write_lock(url: str, storage_options: Mapping[str, Any] | None = None,
+               shard: tuple[int, int] = (0, 1)) -> Iterator[None]:
+    """Hold the write lock of ``url`` (or of its shard) for the block."""
+    holder = acquire(url, storage_options, shard)
+    try:
+        yield
+    finally:
+        release(url, holder, storage_options, shard)
+
+
+def unlock(url: str, storage_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Remove every lock of ``url`` (whole store and shards); the holders they named."""
+    filesystem, inner = fs.filesystem(lock_url(url), **(storage_options or {}))
+    base = inner[: -len(".lock")]
+    removed = []
+    for path in [inner, *filesystem.glob(f"{base}.shard-*-of-*.lock")]:
+        found = _read(filesystem, path)
+        if found is None:
+            continue
+        filesystem.rm_file(path)
+        removed.append({"lock": path, **found})
+    return removed
