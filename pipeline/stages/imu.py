@@ -56,22 +56,22 @@ class ScaleFactors(StageConfig):
 
 
 class ImuConfig(StageConfig):
-    target_rate_hz: float | None = 200.0  # None: keep the native rate (e.g. MMEA)
+    target_rate_hz: float | None = Field(200.0, gt=0)  # None: keep the native rate (e.g. MMEA)
     scale: Literal["none", "mmea"] = "none"
     resampler: Literal["polyphase", "reference"] = "polyphase"  # signal.RESAMPLERS
     scale_factors: ScaleFactors = ScaleFactors()  # raw counts per g / per deg/s (scale: mmea)
     units_check: Literal["reject", "error", "off"] = "reject"  # |acc| at rest must be ~1 g
     gravity_tolerance: float = Field(0.25, gt=0)  # in g, around 1 g
     quiet_cv: float = Field(0.05, gt=0)  # "at rest": a 1 s window whose |acc| std/mean is at most this
-    max_gap_s: float = 0.5
-    min_duration_s: float = 1.0
+    max_gap_s: float = Field(0.5, gt=0)  # seconds; a longer gap splits a segment
+    min_duration_s: float = Field(1.0, ge=0)  # seconds
     # 24 MB chunks of 6 float32 channels: 69 files for 100 h instead of 275 with 6 MB ones
     # (a file created right after the previous run's were deleted cost ext4 1-2 ms here)
-    chunk_rows: int = 1_048_576
+    chunk_rows: int = Field(1_048_576, ge=1)
     codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
     direct_io: bool = False  # chunk files around the page cache (comodo.stores.directio)
-    max_reject_fraction: float = 0.2
-    workers: int = 0
+    max_reject_fraction: float = Field(0.2, ge=0.0, le=1.0)
+    workers: int = Field(0, ge=0)
     scheduler: str | None = None
 
 

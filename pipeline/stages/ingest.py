@@ -11,6 +11,8 @@ import logging
 from os import PathLike
 from typing import Any
 
+from pydantic import Field
+
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.tables import recordings_frame
 from comodo.pipeline.registry import DATASETS, load_plugins
@@ -22,8 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class IngestConfig(StageConfig):
-    max_reject_fraction: float = 0.2
-    workers: int = 1  # processes probing recordings (1: this process; 0: all cores, for many videos)
+    max_reject_fraction: float = Field(0.2, ge=0.0, le=1.0)
+    workers: int = Field(1, ge=0)  # probing processes (1: this process; 0: all cores, many videos)
     scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
 
 

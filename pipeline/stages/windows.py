@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.parallel import chunk_groups, map_parallel, map_threads
@@ -33,22 +34,22 @@ log = logging.getLogger(__name__)
 
 class WindowsConfig(StageConfig):
     mode: Literal["tile", "whole"] = "tile"
-    window_s: float = 5.0
-    whole_length: int | None = None  # samples per window in whole mode; None: longest recording
-    min_windows_per_class: int = 0
+    window_s: float = Field(5.0, gt=0)  # seconds per window (tile mode)
+    whole_length: int | None = Field(None, ge=1)  # samples per window in whole mode; None: longest recording
+    min_windows_per_class: int = Field(0, ge=0)
     # keep only these IMU channels, in this order (e.g. [acc_x, acc_y, acc_z] to pair with an
     # accelerometer-only dataset); None: all of imu.zarr's channels
     channels: list[str] | None = None
     # 24 MB chunks of 5 s 6-channel windows: 72 files for 100 h instead of 288 (each new file
     # cost ext4 ~1.4 ms here; the stage 1.4-1.9 s against 1.7-2.3 s); training reads them in
     # pieces of its own (training.loader.load_rows), not by chunk
-    chunk_rows: int = 1024
+    chunk_rows: int = Field(1024, ge=1)
     codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
     # windows.zarr's chunk files written around the page cache (read by training later, not
     # now), imu.zarr's read from the page cache where it holds them, else around it
     direct_io: bool = True
-    max_reject_fraction: float = 0.2
-    workers: int = 0  # threads writing chunks (0: one per core); processes on a dask scheduler
+    max_reject_fraction: float = Field(0.2, ge=0.0, le=1.0)
+    workers: int = Field(0, ge=0)  # threads writing chunks (0: one per core); processes on a dask scheduler
     scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
 
 
