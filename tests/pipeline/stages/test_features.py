@@ -254,3 +254,27 @@ def test_decoding_on_a_local_dask_cluster_gives_the_same_store(inputs, reference
     data = write_windows(tmp_path / "data", inputs["rows"])
     run(config(inputs, scheduler="local-cluster", num_workers=2), data, "ds")
     assert store_files(data / "ds" / "features" / "timesformer.zarr") == reference
+
+
+def _windows_of(video) -> pl.DataFrame:
+    return pl.DataFrame({"window_id": [0], "recording_id": ["r"], "video_path": [str(video)],
+                         "video_kind": ["rgb"], "video_start_s": [0.0], "video_end_s": [1.0]})
+
+
+def test_a_video_rewritten_with_the_same_size_and_mtime_changes_the_input_hash(tmp_path):
+    from comodo.pipeline.stages.features import input_hash
+
+    video = tmp_path / "v.mp4"
+    body = np.random.default_rng(0).bytes(3 << 20)
+    video.write_bytes(body)
+    stat = video.stat()
+    before = input_hash(_windows_of(video))
+    video.write_bytes(body[:-1] + bytes([body[-1] ^ 1]))  # a different last byte, same size
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert video.stat().st_size == stat.st_size and video.stat().st_mtime_ns == stat.st_mtime_ns
+    assert input_hash(_windows_of(video)) != before
+    video.write_bytes(body)
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert input_hash(_windows_of(video)) == before  # same bytes, same time: same identity
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert input_hash(_windows_of(video)) != before  # touched: mtime is part of the identity
