@@ -26,6 +26,7 @@ import torch
 import zarr
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from comodo.pipeline.lifetime import die_with_parent
 from comodo.stores.chunked import ChunkedStore
 
 LOAD_ROWS = 256  # rows of an uncompressed local store read and shuffled as one piece
@@ -172,5 +173,6 @@ def epoch_batches(source: PairSource, keep: np.ndarray, chunk_rows: int, batch_s
     first_group, offset = plan.locate(start_batch * batch_size)
     dataset = ChunkGroups(source, keep, plan, chunk_rows, seed, epoch, first_group, shuffle)
     loader = DataLoader(dataset, batch_size=None, num_workers=num_workers,
-                        generator=torch.Generator())  # leaves the global RNG untouched
+                        generator=torch.Generator(),  # leaves the global RNG untouched
+                        worker_init_fn=die_with_parent)
     return stream_batches(loader, batch_size, n_batches - start_batch, offset)

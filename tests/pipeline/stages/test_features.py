@@ -278,3 +278,36 @@ def test_a_video_rewritten_with_the_same_size_and_mtime_changes_the_input_hash(t
     assert input_hash(_windows_of(video)) == before  # same bytes, same time: same identity
     os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert input_hash(_windows_of(video)) != before  # touched: mtime is part of the identity
+
+
+@pytest.mark.slow
+def test_sigkill_of_comodo_features_leaves_no_decode_worker_behind(inputs, tmp_path):
+    """Killed once its two decode workers are idle (every task handed out and decoded, the
+    teacher still embedding): torch's own watchdog would let them wait up to 5 s more."""
+    import psutil
+
+    rows = [window(r, inputs["videos"][r // 16], (r % 16) * 0.1, (r % 16) * 0.1 + 1.0)
+            for r in range(48)]
+    data = write_windows(tmp_path / "data", rows)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({
+        "data_dir": str(data), "datasets": {"ds": {"adapter": "ego4d", "root": str(tmp_path)}},
+        "features": {"teacher": "mobilenetv2_imagenet", "key": "m", "frames": 2, "chunk_rows": 2,
+                     "batch_size": 1, "num_workers": 2, "max_windows_per_task": 8, "device": "cpu"}}))
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("comodo")), "features", "-d", "ds",
+                             "--params", str(params)], env={**os.environ, "COMODO_PROGRESS": "0"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    deadline = time.monotonic() + 120
+    while markers(data / "ds" / "features" / "m.zarr") < 2 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the stage ended before it could be killed"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(0.02)
+    assert len(children) >= 2, "the decode workers did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    alive = [c for c in children if psutil.pid_exists(c.pid) and c.status() != psutil.STATUS_ZOMBIE]
+    for child in alive:
+        child.kill()
+    assert alive == [], f"{len(alive)} decode worker(s) outlived the killed stage by 0.5 s"
