@@ -26,7 +26,7 @@ def distill(
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides params)"),
 ) -> None:
     """Distil the teacher's features into a student IMU encoder: runs/<dataset>/<run>/."""
-    from comodo.pipeline.stages.distill import DistillConfig, run
+    from comodo.pipeline.stages.distill import DistillConfig, record_latest, run
 
     cfg = load_section(DistillConfig, "distill", params, dataset=dataset,
                        overrides={"device": device})
@@ -35,6 +35,7 @@ def distill(
     out_dir = Path(values.get("runs_dir", "runs")) / dataset / name
     metrics = run(cfg, Path(values.get("data_dir", "data")), dataset, out_dir)
     if metrics:  # only the main process of a torchrun job reports
+        record_latest(out_dir.parent, name)
         acc = metrics["val_anchor_acc"]
         typer.echo(
             f"distill {dataset}: {metrics['epochs']} epochs, train_loss "

@@ -45,7 +45,7 @@ from comodo.pipeline.training.loader import PairSource, load_rows
 from comodo.pipeline.training.model import HeadSettings, build_model
 from comodo.pipeline.training.trainer import BatchHook, TrainData, Trainer, TrainSettings
 from comodo.stores.chunked import ChunkedStore
-from comodo.stores.errors import ConfigError, StoreIntegrityError
+from comodo.stores.errors import ConfigError, StoreIntegrityError, StoreNotFoundError
 from comodo.stores.index import read_table
 from comodo.stores.provenance import config_hash
 
@@ -196,6 +196,25 @@ def head_settings(cfg: DistillConfig, teacher_dim: int) -> HeadSettings:
         learned_temperature=cfg.temperature if learns_temperature(cfg) else None,
         temperature_parametrisation=cfg.temperature_parametrisation,
     )
+
+
+LATEST = "latest"  # runs/<ds>/latest: the name of the run `comodo distill` wrote last
+
+
+def record_latest(dataset_runs: Path, name: str) -> None:
+    """Write ``<runs>/<ds>/latest`` (the run's folder name), atomically."""
+    tmp = Path(dataset_runs) / f".{LATEST}.tmp"
+    tmp.write_text(name + "\n")
+    tmp.replace(Path(dataset_runs) / LATEST)
+
+
+def latest_run(dataset_runs: Path) -> str:
+    """The run ``record_latest`` named under ``<runs>/<ds>``."""
+    path = Path(dataset_runs) / LATEST
+    if not path.is_file():
+        raise StoreNotFoundError(f"no run named and no {path}: run `comodo distill -d "
+                                 f"{Path(dataset_runs).name}` first, or pass --run <folder>")
+    return path.read_text().strip()
 
 
 def _settings(cfg: DistillConfig) -> TrainSettings:

@@ -32,6 +32,7 @@ from comodo.pipeline.evaluation import probes
 from comodo.pipeline.evaluation.fast_svm import fast_svm_protocol
 from comodo.pipeline.evaluation.svm import encode_windows
 from comodo.pipeline.stages.common import DatasetPaths
+from comodo.pipeline.stages.distill import latest_run
 from comodo.pipeline.students import StudentSpec, load_encoder
 from comodo.pipeline.training.model import build_initial_encoder
 from comodo.stores.chunked import ChunkedStore
@@ -44,7 +45,7 @@ VARIANTS = ("distilled", "random_init")
 
 
 class EvaluateConfig(StageConfig):
-    run: str = "default"  # runs/<ds>/<run>/
+    run: str | None = None  # runs/<ds>/<run>/; None: the run distill wrote last (runs/<ds>/latest)
     method: str | None = None  # table row name; default "<student> <objective>"
     train_split: str = "train"
     test_split: str = "test"
@@ -109,7 +110,9 @@ def score_encoder(encoder: nn.Module, store: ChunkedStore, labels: np.ndarray,
 def run(cfg: EvaluateConfig, data_dir: Path, dataset: str, runs_dir: Path = Path("runs"),
         metrics_dir: Path = Path("metrics")) -> dict[str, Any]:
     """Evaluate ``runs_dir/<ds>/<run>``; returns the JSON written to ``evaluate.json``."""
-    run_dir = Path(runs_dir) / dataset / cfg.run
+    run_name = cfg.run or latest_run(Path(runs_dir) / dataset)
+    run_dir = Path(runs_dir) / dataset / run_name
+    log.info("evaluate %s: run %s%s", dataset, run_dir, "" if cfg.run else " (runs/<ds>/latest)")
     encoder, meta = load_encoder(run_dir / "encoder")
     index, store, classes = open_windows(data_dir, dataset)
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
@@ -128,7 +131,7 @@ def run(cfg: EvaluateConfig, data_dir: Path, dataset: str, runs_dir: Path = Path
                             **arrays)
         name = method if variant == "distilled" else f"{spec.name} random init"
         result_rows.append({"method": name, "dataset": dataset, "variant": variant,
-                            "run": cfg.run, **scores})
+                            "run": run_name, **scores})
         log.info("evaluate %s %s: acc@1 %.3f, linear %.3f, knn %.3f", dataset, variant,
                  scores["acc@1"], scores["linear_acc"], scores["knn_acc"])
     record = {"dataset": dataset, "run": str(run_dir), "classes": classes,
