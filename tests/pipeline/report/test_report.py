@@ -109,7 +109,7 @@ def test_report_command_prints_both_paths(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["report", "--name", "cli", "--runs-dir", "nowhere"])
     assert result.exit_code == 0, result.output
     assert result.stdout.split() == ["reports/cli.md", "reports/cli.html"]
-    assert "nowhere does not exist" in (tmp_path / "reports/cli.md").read_text()
+    assert "no nowhere/toy/default/history.csv" in (tmp_path / "reports/cli.md").read_text()
 
 
 def test_report_takes_only_the_runs_the_metrics_files_name(tmp_path):
