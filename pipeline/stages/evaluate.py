@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,10 +70,13 @@ def split_rows(index: pl.DataFrame, split_name: str, where: str) -> np.ndarray:
     return rows
 
 
-def open_windows(data_dir: Path, dataset: str) -> tuple[pl.DataFrame, ChunkedStore, list[str]]:
-    paths = DatasetPaths(data_dir, dataset)
-    index = read_table(str(paths.windows_index))
-    store = ChunkedStore.open(str(paths.windows_store), expect={"stage": "windows"})
+def open_windows(data_dir: str | PathLike[str], dataset: str,
+                 storage_options: dict[str, Any] | None = None
+                 ) -> tuple[pl.DataFrame, ChunkedStore, list[str]]:
+    paths = DatasetPaths(data_dir, dataset, storage_options or {})
+    index = read_table(paths.windows_index, **paths.options)
+    store = ChunkedStore.open(paths.windows_store, expect={"stage": "windows"},
+                              storage_options=paths.options)
     store.require_complete()
     if store.n_rows != len(index):
         raise StoreIntegrityError(f"{store.url} has {store.n_rows} rows but {paths.windows_index} "
@@ -107,14 +111,15 @@ def score_encoder(encoder: nn.Module, store: ChunkedStore, labels: np.ndarray,
     return scores, {"x": x[te].astype(np.float32), "y": y[te], "pred": pred}
 
 
-def run(cfg: EvaluateConfig, data_dir: Path, dataset: str, runs_dir: Path = Path("runs"),
-        metrics_dir: Path = Path("metrics")) -> dict[str, Any]:
+def run(cfg: EvaluateConfig, data_dir: str | PathLike[str], dataset: str,
+        runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics"),
+        storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate ``runs_dir/<ds>/<run>``; returns the JSON written to ``evaluate.json``."""
     run_name = cfg.run or latest_run(Path(runs_dir) / dataset)
     run_dir = Path(runs_dir) / dataset / run_name
     log.info("evaluate %s: run %s%s", dataset, run_dir, "" if cfg.run else " (runs/<ds>/latest)")
     encoder, meta = load_encoder(run_dir / "encoder")
-    index, store, classes = open_windows(data_dir, dataset)
+    index, store, classes = open_windows(data_dir, dataset, storage_options)
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
     rows = {s: split_rows(index, s, store.url) for s in (cfg.train_split, cfg.test_split)}
     spec = StudentSpec.from_dict(meta["spec"])

@@ -19,7 +19,8 @@ chunks, or ``LOAD_ROWS`` rows of an uncompressed local one, whatever its chunks'
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,6 +51,12 @@ class PairSource:
     features_url: str
     imu_array: str = "imu"
     teacher_array: str = "pooled"
+    storage_options: dict[str, Any] = field(default_factory=dict)  # for both URLs (fsspec)
+
+    def open(self) -> tuple[ChunkedStore, ChunkedStore]:
+        """(windows store, feature store)."""
+        return (ChunkedStore.open(self.windows_url, storage_options=self.storage_options),
+                ChunkedStore.open(self.features_url, storage_options=self.storage_options))
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,8 @@ class ChunkGroups(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         info = get_worker_info()
         worker, n_workers = (info.id, info.num_workers) if info else (0, 1)
-        windows = ChunkedStore.open(self.source.windows_url)
-        feat = ChunkedStore.open(self.source.features_url).array(self.source.teacher_array)
+        windows, features = self.source.open()
+        feat = features.array(self.source.teacher_array)
         for g in range(self.first_group + worker, len(self.plan.groups), n_workers):
             yield self._read_group(g, windows, feat)
 
