@@ -124,3 +124,40 @@ def test_the_commands_take_an_s3_data_dir_and_its_storage_options(remote, tmp_pa
     assert json.loads(Path("metrics/a/evaluate.json").read_text())["rows"][0]["run"] == "comodo"
     assert "| random |" in Path("reports/s3.md").read_text()
     assert not Path("s3:").exists()
+
+
+@pytest.mark.slow
+def test_the_synthetic_pipeline_runs_end_to_end_with_data_dir_on_s3(s3_server, tmp_path, monkeypatch):
+    """synth -> ingest -> imu -> windows -> features -> distill -> evaluate -> benchmark ->
+    sweep -> transfer -> uma -> report, every store and table under an s3:// prefix."""
+    monkeypatch.chdir(tmp_path)
+    data = s3_server.fresh_prefix()
+    overrides = {"uma": {**UMA, "teacher_key": "mobilenetv2_imagenet"}}
+    Path("params.yaml").write_text(yaml.safe_dump({
+        "data_dir": data, "storage_options": s3_server.storage_options,
+        "datasets": {"synthetic": {"adapter": "ego4d", "root": "raw", "overrides": overrides}},
+        "synth": {"n_classes": 3, "recordings_per_class": 6, "duration_s": 16.0, "size": 64,
+                  "val_fraction": 0.25, "test_fraction": 0.25},
+        "imu": {"workers": 1},
+        "features": {"teacher": "mobilenetv2_imagenet", "frames": 2, "num_workers": 0,
+                     "device": "cpu", "batch_size": 8},
+        "distill": {**DISTILL, "teacher": "mobilenetv2_imagenet", "batch_size": 8},
+        "evaluate": {"knn_k": 3},
+        "benchmark": {"seeds": [0], "methods": [{"name": "random", "kind": "random_init"}]},
+        "sweep": {"enabled": True, "dataset": "synthetic", "params": {"queue_size": [8]}},
+        "transfer": {"pairs": [{"source": "synthetic", "target": "synthetic", "runs": "comodo"}]}}))
+    runner = CliRunner()
+    steps = [["synth", "--out", "raw"], ["ingest", "-d", "synthetic"], ["imu", "-d", "synthetic"],
+             ["windows", "-d", "synthetic"], ["features", "-d", "synthetic"],
+             ["distill", "-d", "synthetic", "--run-name", "comodo"], ["evaluate", "-d", "synthetic"],
+             ["benchmark", "-d", "synthetic"], ["sweep", "-d", "synthetic", "--param", "queue_size"],
+             ["transfer"], ["uma", "-d", "synthetic"], ["report", "--name", "s3"]]
+    for args in steps:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output[-2000:])
+    remote = s3fs.S3FileSystem(**s3_server.storage_options)
+    remote.invalidate_cache()
+    stored = {p.rsplit("/", 1)[-1] for p in remote.ls(f"{data[len('s3://'):]}/synthetic")}
+    assert {"recordings.parquet", "imu.zarr", "windows.zarr", "windows.parquet", "features"} <= stored
+    assert not Path("data").exists() and not Path("s3:").exists()
+    assert "| random |" in Path("reports/s3.md").read_text()
