@@ -8,7 +8,7 @@ import typer
 
 from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
 from comodo.cli.main import app
-from comodo.cli.stages import data_dir
+from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section
 
 
@@ -26,7 +26,8 @@ def benchmark(
 
     cfg = load_section(BenchmarkConfig, "benchmark", params, dataset=dataset)
     distill_cfg = load_section(DistillConfig, "distill", params, dataset=dataset)
-    record = run(cfg, distill_cfg, Path(data_dir(params)), dataset, runs_dir, metrics_dir)
+    record = run(cfg, distill_cfg, data_dir(params), dataset, runs_dir, metrics_dir,
+                 storage_options(params))
     for row in record["rows"]:
         typer.echo(f"benchmark {dataset} {row['method']:24s} " + "  ".join(
             f"acc@{k} {100 * row[f'acc@{k}']:5.1f} ± {100 * row[f'std@{k}']:4.1f}"

@@ -12,6 +12,7 @@ import typer
 
 from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
 from comodo.cli.main import app
+from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section, read_params
 
 
@@ -26,15 +27,16 @@ def distill(
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides params)"),
 ) -> None:
     """Distil the teacher's features into a student IMU encoder: runs/<dataset>/<run>/."""
-    from comodo.pipeline.stages.distill import DistillConfig, run
+    from comodo.pipeline.stages.distill import DistillConfig, record_latest, run
 
     cfg = load_section(DistillConfig, "distill", params, dataset=dataset,
                        overrides={"device": device})
     values = read_params(params)
     name = run_name or f"{cfg.teacher}-{cfg.student}-{cfg.objective}"
     out_dir = Path(values.get("runs_dir", "runs")) / dataset / name
-    metrics = run(cfg, Path(values.get("data_dir", "data")), dataset, out_dir)
+    metrics = run(cfg, data_dir(params), dataset, out_dir, storage_options=storage_options(params))
     if metrics:  # only the main process of a torchrun job reports
+        record_latest(out_dir.parent, name)
         acc = metrics["val_anchor_acc"]
         typer.echo(
             f"distill {dataset}: {metrics['epochs']} epochs, train_loss "

@@ -8,7 +8,7 @@ import typer
 
 from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
 from comodo.cli.main import app
-from comodo.cli.stages import data_dir
+from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section
 
 
@@ -26,7 +26,9 @@ def evaluate(
 
     cfg = load_section(EvaluateConfig, "evaluate", params, dataset=dataset,
                        overrides={"run": run_name})
-    record = run(cfg, data_dir(params), dataset, runs_dir, metrics_dir)
+    record = run(cfg, data_dir(params), dataset, runs_dir, metrics_dir, storage_options(params))
+    typer.echo(f"evaluate {dataset}: run {record['run']}"
+               + ("" if cfg.run else f" (the last distilled, from {runs_dir / dataset / 'latest'})"))
     for row in record["rows"]:
         typer.echo(f"evaluate {dataset} {row['method']}: acc@1 {row['acc@1']:.3f} "
                    f"acc@3 {row['acc@3']:.3f} acc@5 {row['acc@5']:.3f} "

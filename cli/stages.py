@@ -26,6 +26,19 @@ def storage_options(params: str) -> dict[str, Any]:
     return options
 
 
+# the override sections dvc.yaml tracks for every dataset (sweep's only for sweep.dataset)
+DVC_TRACKED = ("ingest", "imu", "windows", "features", "distill", "evaluate", "benchmark", "uma")
+
+def require_dvc_sections(values: dict[str, Any], dataset: str, params: str) -> None:
+    """A dataset entry lists ``options`` and every override section dvc.yaml tracks."""
+    entry = values["datasets"][dataset]
+    missing = ([] if "options" in entry else ["options"]) + [
+        f"overrides.{s}" for s in DVC_TRACKED if s not in (entry.get("overrides") or {})]
+    if missing:
+        raise ConfigError(f"{params}: datasets.{dataset} lacks {', '.join(missing)}; dvc.yaml "
+                          f"tracks each one: add them as {{}} where nothing is overridden")
+
+
 SCHEDULER_OPTION = typer.Option(None, help="dask scheduler: local-cluster or tcp://HOST:PORT")
 
 
@@ -120,7 +133,9 @@ def check_dataset(
     if adapter is None:
         if dataset is None:
             raise ConfigError("check-dataset needs a dataset name from params.yaml, or --adapter and --root")
-        entry = dataset_entry(read_params(params), dataset, params)
+        values = read_params(params)
+        entry = dataset_entry(values, dataset, params)
+        require_dvc_sections(values, dataset, params)
         adapter, folder, options = entry.adapter, entry.root, dict(entry.options)
     elif root is None:
         raise ConfigError("check-dataset --adapter needs --root, the dataset's raw folder")

@@ -70,14 +70,15 @@ def fail_on(errors: list[str]) -> None:
 
 def render_store(out: Console, info: dict[str, Any]) -> None:
     table = Table(title=f"{info['url']}  ({info['stage']})", title_justify="left")
-    for col in ("array", "shape", "dtype", "chunks", "codecs", "on disk", "raw", "ratio"):
-        table.add_column(col, justify="right" if col in ("on disk", "raw", "ratio") else "left")
+    numbers = ("on disk", "written", "stored/written")
+    for col in ("array", "shape", "dtype", "chunks", "codecs", *numbers):
+        table.add_column(col, justify="right" if col in numbers else "left")
     for arr in info["arrays"]:
         ratio = "-" if arr["ratio"] is None else f"{arr['ratio']:.2f}x"
         table.add_row(
             arr["name"], str(tuple(arr["shape"])), arr["dtype"], str(tuple(arr["chunks"])),
             ", ".join(arr["codecs"]), human_bytes(arr["bytes_on_disk"]),
-            human_bytes(arr["bytes_raw"]), ratio,
+            human_bytes(arr["bytes_logical"]), ratio,
         )
     out.print(table)
     out.print(

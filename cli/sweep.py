@@ -8,7 +8,7 @@ import typer
 
 from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
 from comodo.cli.main import app
-from comodo.cli.stages import data_dir
+from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section
 
 
@@ -27,7 +27,8 @@ def sweep(
 
     cfg = load_section(SweepConfig, "sweep", params, dataset=dataset)
     distill_cfg = load_section(DistillConfig, "distill", params, dataset=dataset)
-    record = run(cfg, distill_cfg, param, Path(data_dir(params)), dataset, runs_dir, metrics_dir)
+    record = run(cfg, distill_cfg, param, data_dir(params), dataset, runs_dir, metrics_dir,
+                 storage_options(params))
     for point in record["points"]:
         typer.echo(f"sweep {dataset} {param}={point['value']}: acc@1 {100 * point['acc@1']:5.1f} "
                    f"± {100 * point['std@1']:4.1f}")

@@ -8,7 +8,7 @@ import typer
 
 from comodo.cli.common import PARAMS_OPTION, cli_command
 from comodo.cli.main import app
-from comodo.cli.stages import data_dir
+from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section
 
 
@@ -23,7 +23,7 @@ def transfer(
     from comodo.pipeline.stages.transfer import TransferConfig, run
 
     cfg = load_section(TransferConfig, "transfer", params)
-    for record in run(cfg, Path(data_dir(params)), runs_dir, metrics_dir):
+    for record in run(cfg, data_dir(params), runs_dir, metrics_dir, storage_options(params)):
         for row in record["rows"]:
             typer.echo(f"transfer {record['source']} -> {record['dataset']} {row['method']:32s} "
                        + "  ".join(f"acc@{k} {100 * row[f'acc@{k}']:5.1f} ± "

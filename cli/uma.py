@@ -8,7 +8,7 @@ import typer
 
 from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
 from comodo.cli.main import app
-from comodo.cli.stages import data_dir
+from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section
 
 
@@ -24,7 +24,7 @@ def uma(
     from comodo.pipeline.stages.uma import UmaConfig, run
 
     cfg = load_section(UmaConfig, "uma", params, dataset=dataset, overrides={"teacher_key": teacher_key})
-    summary = run(cfg, data_dir(params), dataset, out)
+    summary = run(cfg, data_dir(params), dataset, out, storage_options(params))
     for method, by_modality in summary["test"].items():
         clean = by_modality.get("imu", {}).get("clean")
         if clean:

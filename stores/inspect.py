@@ -35,21 +35,28 @@ def codec_label(codec: Mapping[str, Any]) -> str:
 
 
 def describe_array(store: ChunkedStore, name: str, files: Mapping[str, int]) -> dict[str, Any]:
-    """Shape, dtype, chunks, codecs and the bytes its chunk files take versus raw."""
+    """Shape, dtype, chunks, codecs and the bytes its chunk files take versus the logical
+    bytes written: the rows of the chunks present (a last chunk's padding past the array's
+    end is not logical data). ``ratio`` is stored / logical: below 1 is compression."""
     arr = store.array(name)
-    keys = [k for k in expected_chunk_keys(store, name) if k in files]
-    on_disk = sum(files[k] for k in keys)
-    chunk_raw = int(np.prod(arr.chunks)) * arr.dtype.itemsize
+    chunk_of = {k: row_chunk for k, row_chunk in expected_chunk_keys(store, name).items()
+                if k in files}
+    on_disk = sum(files[k] for k in chunk_of)
+    row_bytes = int(np.prod(arr.shape[1:])) * arr.dtype.itemsize
+    n_rows, chunk_rows = arr.shape[0], arr.chunks[0]
+    logical = sum(row_bytes * (min(n_rows, (c + 1) * chunk_rows) - c * chunk_rows)
+                  for c in set(chunk_of.values()))
     return {
         "name": name,
         "shape": list(arr.shape),
         "dtype": str(arr.dtype),
         "chunks": list(arr.chunks),
         "codecs": [codec_label(c.to_dict()) for c in arr.metadata.codecs],
-        "n_chunk_files": len(keys),
+        "n_chunk_files": len(chunk_of),
         "bytes_on_disk": on_disk,
         "bytes_raw": int(arr.nbytes),
-        "ratio": round(len(keys) * chunk_raw / on_disk, 3) if on_disk else None,
+        "bytes_logical": logical,
+        "ratio": round(on_disk / logical, 3) if logical else None,
     }
 
 

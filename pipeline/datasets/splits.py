@@ -18,7 +18,7 @@ import logging
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from comodo.pipeline.config import StageConfig, build
 from comodo.pipeline.datasets.base import Recording
@@ -41,6 +41,15 @@ class AdapterOptions(StageConfig):
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     val_subjects: list[str] = Field(default_factory=list)
     test_subjects: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _subjects_as_strings(cls, values: Any) -> Any:
+        """``test_subjects: [8]`` and ``["8"]`` name the same subject (ids are strings)."""
+        if not isinstance(values, dict):
+            return values
+        return {k: [str(s) for s in v] if k.endswith("_subjects") and isinstance(v, list) else v
+                for k, v in values.items()}
 
 
 def parse_options(model: type[OptionsT], options: dict[str, Any], adapter: str, dataset: str) -> OptionsT:

@@ -159,7 +159,7 @@ def build(cfg: ReportConfig, root: Path = Path(".")) -> Document:
         doc.add(Text(TABLE_TEXTS.get(name, TABLE_TEXTS["results"])))
         doc.add(results_table(rows))
     if not found.rows:
-        doc.add(Notes([f"no results rows found in {cfg.metrics_dir}/ or {cfg.runs_dir}/ "
+        doc.add(Notes([f"no results rows found in {cfg.metrics_dir}/ "
                        "(run `comodo evaluate`): results table skipped"]))
     add_confusions(doc, found)
     add_maps(doc, found, cfg)

@@ -1,14 +1,16 @@
 """What the report reads, and the schema of each input. Every reader skips what is missing
 or malformed and says why in a note; none raises on a bad file.
 
-Results (``metrics/**/*.json`` and ``runs/**/*.json``; a file counts when it has ``rows``)::
+Results (``metrics/**/*.json``; a file counts when it has ``rows``)::
 
     {"dataset": "<ds>",                  # optional, default for rows without one
+     "run": "runs/<ds>/<run>",           # optional, the run judged (its curves are drawn)
      "classes": ["walk", ...],           # optional, class names for the confusion matrix
      "rows": [{"method": "cnn1d comodo", "dataset": "<ds>",
                "acc@1": 0.71, "acc@3": 0.90, "acc@5": 0.97,     # fractions in [0, 1]
                "std@1": 0.01, "std@3": null, "std@5": null,      # optional, over seeds
                "variant": "distilled",                          # optional
+               "run": "<run>",                                  # optional, under runs/<ds>/
                "confusion": [[...], ...]}]}                     # optional, rows = true class
 
 ``metrics/<ds>/evaluate.json`` written by the evaluate stage follows it.
@@ -16,7 +18,8 @@ Results (``metrics/**/*.json`` and ``runs/**/*.json``; a file counts when it has
 Embedding features: ``metrics/<ds>/features/<variant>.npz`` with ``x`` (N, D), ``y`` (N,)
 and optionally ``classes``; variants ``random_init`` (before) and ``distilled`` (after).
 
-Training curves: ``runs/<ds>/<run>/history.csv``, one row per epoch; every numeric column
+Training curves: ``runs/<ds>/<run>/history.csv`` of the runs a results file names (nothing
+else under ``runs/``: test and abandoned runs stay out), one row per epoch; every numeric column
 is plotted against ``epoch`` (or the row number): ``*loss*`` columns on one panel, the
 others (``val_acc``, ``val_anchor_acc``, ...) on a second; ``lr`` and ``seconds`` are left out.
 
@@ -51,6 +54,7 @@ class Inputs:
     features: dict[str, dict[str, Path]] = field(default_factory=dict)  # ds -> variant -> npz
     histories: dict[str, pl.DataFrame] = field(default_factory=dict)  # "<ds>/<run>" -> table
     sweeps: list[dict[str, Any]] = field(default_factory=list)
+    runs: set[tuple[str, str]] = field(default_factory=set)  # (dataset, run) named by results
     notes: list[str] = field(default_factory=list)
 
 
@@ -78,10 +82,15 @@ def read_results(path: Path, found: Inputs) -> None:
         return
     if not isinstance(data.get("rows"), list):
         return  # another kind of JSON (a run's metrics.json): not a results file
+    named = data.get("run")
+    if isinstance(named, str) and data.get("dataset"):
+        found.runs.add((str(data["dataset"]), Path(named).name))
     for row in data["rows"]:
         row = {"dataset": data.get("dataset"), **row} if isinstance(row, dict) else row
         if _valid_row(row):
             found.rows.append(row)
+            if isinstance(row.get("run"), str):
+                found.runs.add((row["dataset"], Path(row["run"]).name))
         else:
             found.notes.append(f"skipped a row of {path}: needs method, dataset and numeric "
                                f"acc@1/3/5, got {str(row)[:120]}")
@@ -102,19 +111,23 @@ def read_history(path: Path, found: Inputs) -> None:
 
 
 def collect(metrics_dir: Path, runs_dir: Path) -> Inputs:
-    """Scan both folders; missing folders become notes."""
+    """Results from ``metrics_dir``, and the curves of the runs they name from ``runs_dir``;
+    a missing folder or a named run without a history becomes a note."""
     found = Inputs()
-    for root in (Path(metrics_dir), Path(runs_dir)):
-        if not root.is_dir():
-            found.notes.append(f"{root} does not exist: nothing read from it")
-            continue
-        for path in sorted(root.rglob("*.json")):
-            read_results(path, found)
-        for path in sorted(root.rglob("history.csv")):
-            read_history(path, found)
-    if Path(metrics_dir).is_dir():
-        for npz in sorted(Path(metrics_dir).glob("*/features/*.npz")):
-            found.features.setdefault(npz.parent.parent.name, {})[npz.stem] = npz
+    metrics_dir, runs_dir = Path(metrics_dir), Path(runs_dir)
+    if not metrics_dir.is_dir():
+        found.notes.append(f"{metrics_dir} does not exist: nothing read from it")
+        return found
+    for path in sorted(metrics_dir.rglob("*.json")):
+        read_results(path, found)
+    for dataset, name in sorted(found.runs):
+        history = runs_dir / dataset / name / "history.csv"
+        if history.is_file():
+            read_history(history, found)
+        else:
+            found.notes.append(f"no {history}: the curves of run {dataset}/{name} are skipped")
+    for npz in sorted(metrics_dir.glob("*/features/*.npz")):
+        found.features.setdefault(npz.parent.parent.name, {})[npz.stem] = npz
     return found
 
 

@@ -57,10 +57,11 @@ class BenchmarkConfig(StageConfig):
     table: str = "benchmark"  # the report table the rows go to
 
 
-def load_context(cfg: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: Path,
-                 dataset: str, runs_dir: Path) -> tuple[Context, list[str]]:
+def load_context(cfg: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: str,
+                 dataset: str, runs_dir: Path, storage_options: dict[str, Any] | None = None
+                 ) -> tuple[Context, list[str]]:
     """The train and test windows in memory, with the method settings."""
-    index, store, classes = open_windows(data_dir, dataset)
+    index, store, classes = open_windows(data_dir, dataset, storage_options)
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
     x, y = {}, {}
     for split in (cfg.train_split, cfg.test_split):
@@ -70,8 +71,9 @@ def load_context(cfg: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: Pat
         y[split] = labels[rows]
     settings = SupervisedSettings(cfg.supervised_epochs, cfg.supervised_batch_size,
                                   cfg.supervised_lr, distill_cfg.weight_decay)
-    ctx = Context(Path(data_dir), dataset, Path(runs_dir), distill_cfg, x, y, len(classes),
-                  settings, cfg.n_jobs, cfg.train_split, cfg.test_split, cfg.protocol)
+    ctx = Context(str(data_dir), dataset, Path(runs_dir), distill_cfg, x, y, len(classes),
+                  settings, cfg.n_jobs, cfg.train_split, cfg.test_split, cfg.protocol,
+                  storage_options or {})
     return ctx, classes
 
 
@@ -88,13 +90,14 @@ def aggregate(name: str, dataset: str, per_seed: list[dict[str, float]], seeds: 
     return row
 
 
-def run(cfg: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: Path, dataset: str,
-        runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics")) -> dict[str, Any]:
+def run(cfg: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: str, dataset: str,
+        runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics"),
+        storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run every method for every seed; write and return ``metrics/<ds>/benchmark.json``."""
     for method in cfg.methods:  # unknown names fail before any training
         METHODS.get(method.kind)
     check_config(distill_cfg)
-    ctx, classes = load_context(cfg, distill_cfg, data_dir, dataset, runs_dir)
+    ctx, classes = load_context(cfg, distill_cfg, data_dir, dataset, runs_dir, storage_options)
     rows = []
     for method in cfg.methods:
         per_row: dict[str, list[dict[str, float]]] = {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ class MethodSpec(StageConfig):
 class Context:
     """Everything a method needs: the dataset in memory and where runs go."""
 
-    data_dir: Path
+    data_dir: str  # a folder or an fsspec URL
     dataset: str
     runs_dir: Path
     distill_cfg: distill.DistillConfig
@@ -74,6 +74,7 @@ class Context:
     train: str = "train"
     test: str = "test"
     protocol: str = "reference"  # SVM protocol
+    storage_options: dict[str, Any] = field(default_factory=dict)  # for data_dir
 
     @property
     def spec(self) -> StudentSpec:
@@ -129,7 +130,7 @@ def distilled(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
               "objective": method.objective, "seed": seed}
     cfg = distill.DistillConfig.model_validate(values)
     out_dir = distill_run_dir(ctx, method, seed)
-    distill.run(cfg, ctx.data_dir, ctx.dataset, out_dir)
+    distill.run(cfg, ctx.data_dir, ctx.dataset, out_dir, storage_options=ctx.storage_options)
     encoder, _meta = load_encoder(out_dir / "encoder")
     return {method.name: svm_scores(encoder, ctx, seed)}
 

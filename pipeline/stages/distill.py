@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,7 +46,7 @@ from comodo.pipeline.training.loader import PairSource, load_rows
 from comodo.pipeline.training.model import HeadSettings, build_model
 from comodo.pipeline.training.trainer import BatchHook, TrainData, Trainer, TrainSettings
 from comodo.stores.chunked import ChunkedStore
-from comodo.stores.errors import ConfigError, StoreIntegrityError
+from comodo.stores.errors import ConfigError, StoreIntegrityError, StoreNotFoundError
 from comodo.stores.index import read_table
 from comodo.stores.provenance import config_hash
 
@@ -102,13 +103,16 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def open_inputs(cfg: DistillConfig, data_dir: Path, dataset: str
+def open_inputs(cfg: DistillConfig, data_dir: str | PathLike[str], dataset: str,
+                storage_options: dict[str, Any] | None = None
                 ) -> tuple[pl.DataFrame, ChunkedStore, ChunkedStore]:
     """windows.parquet and the two stores, checked complete and row-aligned."""
-    paths = DatasetPaths(data_dir, dataset)
-    index = read_table(str(paths.windows_index))
-    windows = ChunkedStore.open(str(paths.windows_store), expect={"stage": "windows"})
-    features = ChunkedStore.open(str(paths.features(cfg.teacher)), expect={"stage": "features"})
+    paths = DatasetPaths(data_dir, dataset, storage_options or {})
+    index = read_table(paths.windows_index, **paths.options)
+    windows = ChunkedStore.open(paths.windows_store, expect={"stage": "windows"},
+                                storage_options=paths.options)
+    features = ChunkedStore.open(paths.features(cfg.teacher), expect={"stage": "features"},
+                                 storage_options=paths.options)
     for store in (windows, features):
         store.require_complete()
         if store.n_rows != len(index):
@@ -122,7 +126,7 @@ def open_inputs(cfg: DistillConfig, data_dir: Path, dataset: str
 
 
 def train_data(cfg: DistillConfig, index: pl.DataFrame, windows: ChunkedStore,
-               features: ChunkedStore) -> TrainData:
+               features: ChunkedStore, storage_options: dict[str, Any] | None = None) -> TrainData:
     split = index["split"].to_numpy()
     usable = np.ones(len(index), dtype=bool)
     if "valid" in features.names:  # rejected windows of the features stage
@@ -132,7 +136,7 @@ def train_data(cfg: DistillConfig, index: pl.DataFrame, windows: ChunkedStore,
         raise ConfigError(f"no usable window has split {cfg.train_split!r} in {windows.url}; "
                           f"splits present: {sorted(set(split.tolist()))}")
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
-    source = PairSource(windows.url, features.url, "imu", cfg.teacher_array)
+    source = PairSource(windows.url, features.url, "imu", cfg.teacher_array, storage_options or {})
     return TrainData(source, load_rows(windows, "imu"), train_keep,
                      usable & (split == cfg.val_split), labels)
 
@@ -146,12 +150,14 @@ def check_config(cfg: DistillConfig) -> None:
                           f"(infonce); objective {cfg.objective!r} has none")
 
 
-def run(cfg: DistillConfig, data_dir: Path, dataset: str, out_dir: Path,
-        on_batch_end: BatchHook | None = None) -> dict[str, Any]:
-    """Train (or resume) the run in ``out_dir``; returns the metrics written to metrics.json."""
+def run(cfg: DistillConfig, data_dir: str | PathLike[str], dataset: str, out_dir: Path,
+        on_batch_end: BatchHook | None = None, storage_options: dict[str, Any] | None = None
+        ) -> dict[str, Any]:
+    """Train (or resume) the run in ``out_dir`` (a local folder) from the stores under
+    ``data_dir`` (a folder or an fsspec URL); returns the metrics written to metrics.json."""
     check_config(cfg)
-    index, windows, features = open_inputs(cfg, data_dir, dataset)
-    data = train_data(cfg, index, windows, features)
+    index, windows, features = open_inputs(cfg, data_dir, dataset, storage_options)
+    data = train_data(cfg, index, windows, features, storage_options)
     _rows, n_channels, n_samples = windows.array("imu").shape
     spec = StudentSpec(cfg.student, n_channels, n_samples, cfg.reduction, cfg.student_options)
     heads = head_settings(cfg, int(features.array(cfg.teacher_array).shape[1]))
@@ -196,6 +202,25 @@ def head_settings(cfg: DistillConfig, teacher_dim: int) -> HeadSettings:
         learned_temperature=cfg.temperature if learns_temperature(cfg) else None,
         temperature_parametrisation=cfg.temperature_parametrisation,
     )
+
+
+LATEST = "latest"  # runs/<ds>/latest: the name of the run `comodo distill` wrote last
+
+
+def record_latest(dataset_runs: Path, name: str) -> None:
+    """Write ``<runs>/<ds>/latest`` (the run's folder name), atomically."""
+    tmp = Path(dataset_runs) / f".{LATEST}.tmp"
+    tmp.write_text(name + "\n")
+    tmp.replace(Path(dataset_runs) / LATEST)
+
+
+def latest_run(dataset_runs: Path) -> str:
+    """The run ``record_latest`` named under ``<runs>/<ds>``."""
+    path = Path(dataset_runs) / LATEST
+    if not path.is_file():
+        raise StoreNotFoundError(f"no run named and no {path}: run `comodo distill -d "
+                                 f"{Path(dataset_runs).name}` first, or pass --run <folder>")
+    return path.read_text().strip()
 
 
 def _settings(cfg: DistillConfig) -> TrainSettings:

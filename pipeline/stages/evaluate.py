@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ from comodo.pipeline.evaluation import probes
 from comodo.pipeline.evaluation.fast_svm import fast_svm_protocol
 from comodo.pipeline.evaluation.svm import encode_windows
 from comodo.pipeline.stages.common import DatasetPaths
+from comodo.pipeline.stages.distill import latest_run
 from comodo.pipeline.students import StudentSpec, load_encoder
 from comodo.pipeline.training.model import build_initial_encoder
 from comodo.stores.chunked import ChunkedStore
@@ -44,7 +46,7 @@ VARIANTS = ("distilled", "random_init")
 
 
 class EvaluateConfig(StageConfig):
-    run: str = "default"  # runs/<ds>/<run>/
+    run: str | None = None  # runs/<ds>/<run>/; None: the run distill wrote last (runs/<ds>/latest)
     method: str | None = None  # table row name; default "<student> <objective>"
     train_split: str = "train"
     test_split: str = "test"
@@ -68,10 +70,13 @@ def split_rows(index: pl.DataFrame, split_name: str, where: str) -> np.ndarray:
     return rows
 
 
-def open_windows(data_dir: Path, dataset: str) -> tuple[pl.DataFrame, ChunkedStore, list[str]]:
-    paths = DatasetPaths(data_dir, dataset)
-    index = read_table(str(paths.windows_index))
-    store = ChunkedStore.open(str(paths.windows_store), expect={"stage": "windows"})
+def open_windows(data_dir: str | PathLike[str], dataset: str,
+                 storage_options: dict[str, Any] | None = None
+                 ) -> tuple[pl.DataFrame, ChunkedStore, list[str]]:
+    paths = DatasetPaths(data_dir, dataset, storage_options or {})
+    index = read_table(paths.windows_index, **paths.options)
+    store = ChunkedStore.open(paths.windows_store, expect={"stage": "windows"},
+                              storage_options=paths.options)
     store.require_complete()
     if store.n_rows != len(index):
         raise StoreIntegrityError(f"{store.url} has {store.n_rows} rows but {paths.windows_index} "
@@ -106,12 +111,15 @@ def score_encoder(encoder: nn.Module, store: ChunkedStore, labels: np.ndarray,
     return scores, {"x": x[te].astype(np.float32), "y": y[te], "pred": pred}
 
 
-def run(cfg: EvaluateConfig, data_dir: Path, dataset: str, runs_dir: Path = Path("runs"),
-        metrics_dir: Path = Path("metrics")) -> dict[str, Any]:
+def run(cfg: EvaluateConfig, data_dir: str | PathLike[str], dataset: str,
+        runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics"),
+        storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate ``runs_dir/<ds>/<run>``; returns the JSON written to ``evaluate.json``."""
-    run_dir = Path(runs_dir) / dataset / cfg.run
+    run_name = cfg.run or latest_run(Path(runs_dir) / dataset)
+    run_dir = Path(runs_dir) / dataset / run_name
+    log.info("evaluate %s: run %s%s", dataset, run_dir, "" if cfg.run else " (runs/<ds>/latest)")
     encoder, meta = load_encoder(run_dir / "encoder")
-    index, store, classes = open_windows(data_dir, dataset)
+    index, store, classes = open_windows(data_dir, dataset, storage_options)
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
     rows = {s: split_rows(index, s, store.url) for s in (cfg.train_split, cfg.test_split)}
     spec = StudentSpec.from_dict(meta["spec"])
@@ -128,7 +136,7 @@ def run(cfg: EvaluateConfig, data_dir: Path, dataset: str, runs_dir: Path = Path
                             **arrays)
         name = method if variant == "distilled" else f"{spec.name} random init"
         result_rows.append({"method": name, "dataset": dataset, "variant": variant,
-                            "run": cfg.run, **scores})
+                            "run": run_name, **scores})
         log.info("evaluate %s %s: acc@1 %.3f, linear %.3f, knn %.3f", dataset, variant,
                  scores["acc@1"], scores["linear_acc"], scores["knn_acc"])
     record = {"dataset": dataset, "run": str(run_dir), "classes": classes,

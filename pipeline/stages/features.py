@@ -111,12 +111,28 @@ def read_windows(paths: DatasetPaths) -> pl.DataFrame:
     return table.select(WINDOW_COLUMNS).join(fps, on="recording_id", how="left", maintain_order="left")
 
 
+EDGE_BYTES = 1 << 20  # a video's identity reads this many bytes from each end
+
+
+def video_identity(path: str | None) -> tuple[int, int, str]:
+    """(size, mtime in ns, digest of the first and last MiB) of a video; (-1, -1, "") when
+    it is missing. A re-encoded video of the same size differs in its header or tail."""
+    if not path or not os.path.isfile(path):
+        return -1, -1, ""
+    st = os.stat(path)
+    with open(path, "rb") as fh:
+        head = fh.read(EDGE_BYTES)
+        fh.seek(max(len(head), st.st_size - EDGE_BYTES))
+        tail = fh.read(EDGE_BYTES)
+    return st.st_size, st.st_mtime_ns, hash_bytes([head, tail])
+
+
 def input_hash(windows: pl.DataFrame) -> str:
-    """Hash of the window spans and of each video file's size (cheap; no video bytes read)."""
-    sizes = sorted({p: os.path.getsize(p) if p and os.path.exists(p) else -1
-                    for p in windows["video_path"].to_list()}.items(), key=lambda kv: str(kv[0]))
+    """Hash of the window spans and of each video's identity (``video_identity``)."""
+    videos = sorted({str(p) for p in windows["video_path"].to_list()})
+    identities = [(p, *video_identity(p)) for p in videos]
     table = windows.drop("recording_id").write_csv().encode()
-    return hash_bytes([table, repr(sizes).encode()])
+    return hash_bytes([table, repr(identities).encode()])
 
 
 def provenance(cfg: FeaturesConfig, teacher: Teacher, runner: TeacherRunner,

@@ -49,19 +49,19 @@ class ScaleFactors(StageConfig):
 
 
 class ImuConfig(StageConfig):
-    target_rate_hz: float | None = 200.0  # None: keep the native rate (e.g. MMEA)
+    target_rate_hz: float | None = Field(200.0, gt=0)  # None: keep the native rate (e.g. MMEA)
     scale: Literal["none", "mmea"] = "none"
     resampler: Literal["polyphase", "reference"] = "polyphase"  # signal.RESAMPLERS
     scale_factors: ScaleFactors = ScaleFactors()  # raw counts per g / per deg/s (scale: mmea)
     units_check: Literal["reject", "error", "off"] = "reject"  # |acc| at rest must be ~1 g
     gravity_tolerance: float = Field(0.25, gt=0)  # in g, around 1 g
     quiet_cv: float = Field(0.05, gt=0)  # "at rest": a 1 s window whose |acc| std/mean is at most this
-    max_gap_s: float = 0.5  # seconds: a longer gap between samples splits a segment
-    min_duration_s: float = 1.0  # seconds: shorter segments are dropped
-    chunk_rows: int = 1_048_576  # samples per chunk file (24 MB of 6 float32 channels)
+    max_gap_s: float = Field(0.5, gt=0)  # seconds: a longer gap between samples splits a segment
+    min_duration_s: float = Field(1.0, ge=0)  # seconds: shorter segments are dropped
+    chunk_rows: int = Field(1_048_576, ge=1)  # samples per chunk file (24 MB of 6 float32 channels)
     codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
-    max_reject_fraction: float = 0.2  # of the recordings; more rejects fail the stage
-    workers: int = 0  # processes or threads (0: one per core)
+    max_reject_fraction: float = Field(0.2, ge=0.0, le=1.0)  # of the recordings; more fail the stage
+    workers: int = Field(0, ge=0)  # processes or threads (0: one per core)
     threads: bool = True  # threads of this process on one machine (polars and scipy release the GIL)
     scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
 

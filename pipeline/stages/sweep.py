@@ -55,9 +55,9 @@ def point_config(base: distill.DistillConfig, param: str, value: Any, seed: int,
                           f"section: {', '.join(distill.DistillConfig.model_fields)}") from None
 
 
-def run(cfg: SweepConfig, distill_cfg: distill.DistillConfig, param: str, data_dir: Path,
-        dataset: str, runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics")
-        ) -> dict[str, Any]:
+def run(cfg: SweepConfig, distill_cfg: distill.DistillConfig, param: str, data_dir: str,
+        dataset: str, runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics"),
+        storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run every value of ``param``; write and return ``metrics/<ds>/sweep_<param>.json``."""
     if param not in cfg.params:
         raise ConfigError(f"sweep.params has no {param!r}; swept keys: "
@@ -71,13 +71,14 @@ def run(cfg: SweepConfig, distill_cfg: distill.DistillConfig, param: str, data_d
         bench = BenchmarkConfig(seeds=cfg.seeds, train_split=cfg.train_split,
                                 test_split=cfg.test_split, n_jobs=cfg.n_jobs,
                                 protocol=cfg.protocol)
-        ctx, _classes = load_context(bench, distill_cfg, data_dir, dataset, runs_dir)
+        ctx, _classes = load_context(bench, distill_cfg, data_dir, dataset, runs_dir,
+                                     storage_options)
         for value in cfg.params[param]:
             per_seed = []
             for seed in cfg.seeds:
                 out_dir = Path(runs_dir) / dataset / "sweep" / param / f"{value}-seed{seed}"
                 distill.run(point_config(distill_cfg, param, value, seed, cfg.epochs),
-                            data_dir, dataset, out_dir)
+                            data_dir, dataset, out_dir, storage_options=storage_options)
                 per_seed.append(svm_scores(load_encoder(out_dir / "encoder")[0], ctx, seed))
             point = aggregate(str(value), dataset, per_seed, cfg.seeds, "sweep")
             record["points"].append({"value": value, **{k: v for k, v in point.items()

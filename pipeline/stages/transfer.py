@@ -65,23 +65,25 @@ def source_runs(pair: TransferPair, runs_dir: Path) -> list[Path]:
     return found
 
 
-def source_rate(meta: dict[str, Any], where: Path, source_windows: str) -> float:
+def source_rate(meta: dict[str, Any], where: Path, source: DatasetPaths) -> float:
     """A's rate: the run's windows lineage, else the rate_hz attr of A's windows store."""
     details = ((meta.get("inputs") or {}).get("windows") or {}).get("details") or {}
     if "rate_hz" in details:
         return float(details["rate_hz"])
+    source_windows = source.windows_store
     try:
-        return float(ChunkedStore.open(source_windows).attrs["rate_hz"])
+        return float(ChunkedStore.open(source_windows, storage_options=source.options
+                                       ).attrs["rate_hz"])
     except (ComodoError, KeyError):
         raise ConfigError(f"{where}/encoder.json names no windows rate_hz in its lineage and "
                           f"{source_windows} gives none; set pairs[].source_data_dir to the "
                           f"source's data folder") from None
 
 
-def target_splits(cfg: TransferConfig, data_dir: Path, dataset: str
+def target_splits(cfg: TransferConfig, target: DatasetPaths
                   ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], float]:
     """split -> (imu (N, C, T_B), n_valid (N,), labels (N,)) and B's rate."""
-    index, store, _classes = open_windows(data_dir, dataset)
+    index, store, _classes = open_windows(target.data_dir, target.dataset, target.options)
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
     length = store.array("imu").shape[2]
     n_valid = (index["n_valid"].to_numpy() if "n_valid" in index.columns
@@ -106,16 +108,17 @@ def score_run(encoder: Any, spec: StudentSpec, rate: float, cfg: TransferConfig,
     return {k: float(out[k]) for k in ("acc@1", "acc@3", "acc@5")}
 
 
-def run_pair(cfg: TransferConfig, pair: TransferPair, data_dir: Path, runs_dir: Path
-             ) -> dict[str, Any]:
-    splits, rate_b = target_splits(cfg, Path(pair.data_dir or data_dir), pair.target)
+def run_pair(cfg: TransferConfig, pair: TransferPair, data_dir: str, runs_dir: Path,
+             storage_options: dict[str, Any]) -> dict[str, Any]:
+    target = DatasetPaths(pair.data_dir or data_dir, pair.target, storage_options)
+    splits, rate_b = target_splits(cfg, target)
     scores: dict[str, list[dict[str, float]]] = {}
     name = pair.method
-    source_dir = Path(pair.source_data_dir or data_dir)
+    source = DatasetPaths(pair.source_data_dir or data_dir, pair.source, storage_options)
     for seed, run_dir in enumerate(source_runs(pair, runs_dir)):
         encoder, meta = load_encoder(run_dir / "encoder")
         spec = StudentSpec.from_dict(meta["spec"])
-        rate = source_rate(meta, run_dir, DatasetPaths(source_dir, pair.source).windows_store)
+        rate = source_rate(meta, run_dir, source)
         name = name or f"{spec.name} {meta.get('objective', 'distilled')} on {pair.source}"
         scores.setdefault(name, []).append(
             score_run(encoder, spec, rate, cfg, splits, rate_b, seed))
@@ -132,12 +135,13 @@ def run_pair(cfg: TransferConfig, pair: TransferPair, data_dir: Path, runs_dir: 
             "target_rate_hz": rate_b, "svm_protocol": cfg.protocol, "rows": rows}
 
 
-def run(cfg: TransferConfig, data_dir: Path, runs_dir: Path = Path("runs"),
-        metrics_dir: Path = Path("metrics")) -> list[dict[str, Any]]:
+def run(cfg: TransferConfig, data_dir: str, runs_dir: Path = Path("runs"),
+        metrics_dir: Path = Path("metrics"), storage_options: dict[str, Any] | None = None
+        ) -> list[dict[str, Any]]:
     """Every pair; writes ``metrics/<target>/transfer_from_<source>.json`` for each."""
     records = []
     for pair in cfg.pairs:
-        record = run_pair(cfg, pair, Path(data_dir), Path(runs_dir))
+        record = run_pair(cfg, pair, str(data_dir), Path(runs_dir), storage_options or {})
         out = Path(metrics_dir) / pair.target / f"transfer_from_{pair.source}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=2))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,11 +95,12 @@ def run_seed(cfg: UmaConfig, data: UmaData, seed: int,
     return rows, fitted, {"sizes": splits.sizes(), "by_subject": splits.by_subject, "test": test}
 
 
-def run(cfg: UmaConfig, data_dir: Path, dataset: str, out_dir: Path) -> dict:
+def run(cfg: UmaConfig, data_dir: str | Path, dataset: str, out_dir: Path,
+        storage_options: dict[str, Any] | None = None) -> dict:
     """Run every method x seed and write ``<out_dir>/<dataset>/uma/``; returns the summary."""
     check_names(cfg)
     device = resolve_device(cfg.settings.device)
-    data = load_uma_data(Path(data_dir), dataset, cfg.teacher_key)
+    data = load_uma_data(data_dir, dataset, cfg.teacher_key, storage_options)
     out = Path(out_dir) / dataset / "uma"
     rows: list[dict] = []
     split_info: dict[str, dict] = {}

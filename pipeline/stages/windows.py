@@ -2,10 +2,11 @@
 
 ``tile`` mode cuts non-overlapping windows of ``window_s`` over the part of each IMU
 segment that the video covers, on the canonical clock (pairing by timestamp, never by array
-index); the partial last window is dropped. ``whole`` mode keeps one window per recording
-(e.g. one UTD-MHAD trial): the whole IMU segment, zero-padded or cut to ``whole_length``
-samples, paired with the whole video (trial-span alignment); ``n_valid`` says how many
-samples are real.
+index); the partial last window is dropped and counted, with every other sample left out,
+per recording in ``rejects/windows_samples.parquet`` (``pipeline.sample_accounting``).
+``whole`` mode keeps one window per recording (e.g. one UTD-MHAD trial): the whole IMU
+segment, zero-padded or cut to ``whole_length`` samples, paired with the whole video
+(trial-span alignment); ``n_valid`` says how many samples are real.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.parallel import chunk_groups, map_parallel, map_threads
+from comodo.pipeline.sample_accounting import REASONS, account_samples
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
 from comodo.pipeline.windowing import WINDOWS_SCHEMA, cut_tiles, cut_whole, drop_small_classes
 from comodo.stores.chunked import ArraySpec, ChunkedStore
@@ -33,16 +36,16 @@ log = logging.getLogger(__name__)
 
 class WindowsConfig(StageConfig):
     mode: Literal["tile", "whole"] = "tile"
-    window_s: float = 5.0
-    whole_length: int | None = None  # samples per window in whole mode; None: longest recording
-    min_windows_per_class: int = 0
+    window_s: float = Field(5.0, gt=0)  # seconds per window (tile mode)
+    whole_length: int | None = Field(None, ge=1)  # samples per window in whole mode; None: longest recording
+    min_windows_per_class: int = Field(0, ge=0)
     # keep only these IMU channels, in this order (e.g. [acc_x, acc_y, acc_z] to pair with an
     # accelerometer-only dataset); None: all of imu.zarr's channels
     channels: list[str] | None = None
-    chunk_rows: int = 1024  # windows per chunk file (24 MB of 5 s, 6-channel, 200 Hz windows)
+    chunk_rows: int = Field(1024, ge=1)  # windows per chunk file (24 MB of 5 s, 6-channel, 200 Hz windows)
     codec: Literal["zstd", "blosc-lz4", "none"] = "none"  # resampled float32 IMU barely compresses
-    max_reject_fraction: float = 0.2  # of the recordings; more rejects fail the stage
-    workers: int = 0  # threads writing chunks (0: one per core); processes on a dask scheduler
+    max_reject_fraction: float = Field(0.2, ge=0.0, le=1.0)  # of the recordings; more fail the stage
+    workers: int = Field(0, ge=0)  # threads writing chunks (0: one per core); processes on dask
     scheduler: str | None = None  # None | "local-cluster" | "tcp://HOST:PORT" (pipeline.parallel)
 
 
@@ -54,17 +57,19 @@ def run(cfg: WindowsConfig, data_dir: str | PathLike[str], dataset: str,
     imu = ChunkedStore.open(paths.imu_store, expect={"stage": "imu"}, storage_options=paths.options)
     imu.require_complete()
     rate = float(segs["rate_hz"][0]) if len(segs) else 0.0
+    # offered: the recordings the imu stage kept (its rejects are counted there, not here)
+    recs = recs.filter(pl.col("recording_id").is_in(segs["recording_id"].unique().implode()))
     if cfg.mode == "tile":
         n_per = round(cfg.window_s * rate)
-        rows, rejects = cut_tiles(recs, segs, cfg.window_s, n_per)
+        cut, rejects = cut_tiles(recs, segs, cfg.window_s, n_per)
     else:
         n_per = cfg.whole_length or int(segs["n_samples"].max())
-        rows, rejects = cut_whole(recs, segs, n_per)
-    recs = recs.filter(pl.col("recording_id").is_in(segs["recording_id"].unique().implode()))
+        cut, rejects = cut_whole(recs, segs, n_per)
     in_recordings = len(recs)
-    kept_recordings = rows["recording_id"].n_unique()
-    rows, class_rejects = drop_small_classes(rows, cfg.min_windows_per_class)
+    kept_recordings = cut["recording_id"].n_unique()
+    rows, class_rejects = drop_small_classes(cut, cfg.min_windows_per_class)
     rejects += class_rejects
+    _write_accounting(paths, account_samples(recs, segs, cut, rows, cfg.mode, n_per))
     finish_rejects(paths, "windows", rejects, in_recordings, cfg.max_reject_fraction)
     if not len(rows):
         raise InputDataError(f"windows {dataset}: no window could be cut; see {paths.rejects('windows')}")
@@ -77,6 +82,15 @@ def run(cfg: WindowsConfig, data_dir: str | PathLike[str], dataset: str,
     log.info("windows %s: %d windows from %d recordings, %d classes",
              dataset, len(rows), kept_recordings, len(classes))
     return StageSummary("windows", dataset, "recordings", in_recordings, in_recordings - dropped, dropped)
+
+
+def _write_accounting(paths: DatasetPaths, table: pl.DataFrame) -> None:
+    """rejects/windows_samples.parquet: per recording, IMU samples in = in windows + trimmed."""
+    write_table(table, paths.rejects("windows_samples"), **paths.options)
+    log.info("windows %s: %.1f s of IMU in = %.1f s in windows + %.1f s trimmed (%s)",
+             paths.dataset, table["samples_in_s"].sum(), table["samples_in_windows_s"].sum(),
+             table["trimmed_s"].sum(), ", ".join(f"{r} {table[r].sum()}" for r in REASONS
+                                                 if table[r].sum()) or "none")
 
 
 def _index_frame(rows: pl.DataFrame, classes: list[str]) -> pl.DataFrame:

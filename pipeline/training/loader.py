@@ -18,12 +18,14 @@ store size. Every read goes through ``ChunkedStore``, so a damaged chunk is a na
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from comodo.pipeline.lifetime import die_with_parent
 from comodo.stores.chunked import ChunkedStore
 
 
@@ -41,6 +43,12 @@ class PairSource:
     features_url: str
     imu_array: str = "imu"
     teacher_array: str = "pooled"
+    storage_options: dict[str, Any] = field(default_factory=dict)  # for both URLs (fsspec)
+
+    def open(self) -> tuple[ChunkedStore, ChunkedStore]:
+        """(windows store, feature store)."""
+        return (ChunkedStore.open(self.windows_url, storage_options=self.storage_options),
+                ChunkedStore.open(self.features_url, storage_options=self.storage_options))
 
 
 @dataclass(frozen=True)
@@ -106,8 +114,7 @@ class ChunkGroups(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         info = get_worker_info()
         worker, n_workers = (info.id, info.num_workers) if info else (0, 1)
-        windows = ChunkedStore.open(self.source.windows_url)
-        feat = ChunkedStore.open(self.source.features_url)
+        windows, feat = self.source.open()
         for g in range(self.first_group + worker, len(self.plan.groups), n_workers):
             yield self._read_group(g, windows, feat)
 
@@ -165,5 +172,6 @@ def epoch_batches(source: PairSource, keep: np.ndarray, chunk_rows: int, batch_s
     first_group, offset = plan.locate(start_batch * batch_size)
     dataset = ChunkGroups(source, keep, plan, chunk_rows, seed, epoch, first_group, shuffle)
     loader = DataLoader(dataset, batch_size=None, num_workers=num_workers,
-                        generator=torch.Generator())  # leaves the global RNG untouched
+                        generator=torch.Generator(),  # leaves the global RNG untouched
+                        worker_init_fn=die_with_parent)
     return stream_batches(loader, batch_size, n_batches - start_batch, offset)

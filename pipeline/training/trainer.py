@@ -36,7 +36,6 @@ from comodo.pipeline.training.loader import (
 )
 from comodo.pipeline.training.model import DistillModel
 from comodo.pipeline.training.validation import class_anchors, validate
-from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -132,7 +131,7 @@ class Trainer:
     def _init_queue(self) -> None:
         if not len(self.queue_rows):
             return
-        store = ChunkedStore.open(self.data.source.features_url)
+        store = self.data.source.open()[1]
         feat = store.read_rows(self.data.source.teacher_array, self.queue_rows)
         feat_teacher = torch.as_tensor(np.asarray(feat, dtype=np.float32), device=self.device)
         self.model.queue.fill(self.model.embed_teacher(feat_teacher))

@@ -20,14 +20,13 @@ import torch.nn.functional as F
 
 from comodo.pipeline.training.loader import Batch, PairSource
 from comodo.pipeline.training.model import DistillModel
-from comodo.stores.chunked import ChunkedStore
 
 
 @torch.no_grad()
 def class_anchors(model: DistillModel, source: PairSource, keep: np.ndarray, labels: np.ndarray,
                   device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
     """Per-class anchors (K, D_z) from the teacher features of ``keep`` rows, and class ids."""
-    store = ChunkedStore.open(source.features_url)
+    store = source.open()[1]
     sums: dict[int, torch.Tensor] = {}
     for chunk in range(store.n_chunks):
         sl = store.chunk_slice(chunk)

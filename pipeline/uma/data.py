@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,12 +100,16 @@ def eval_view(data: UmaData, rows: np.ndarray, norm: Normalizer) -> EvalView:
     return EvalView(norm.imu(data.imu[rows]), norm.video(data.video[rows]), data.labels[rows])
 
 
-def load_uma_data(data_dir: Path, dataset: str, teacher_key: str) -> UmaData:
-    """Read windows.parquet, windows.zarr ``imu`` and features/<key>.zarr ``frames``."""
-    paths = DatasetPaths(data_dir, dataset)
-    index = read_table(str(paths.windows_index)).sort("window_id")
-    windows = ChunkedStore.open(str(paths.windows_store), expect={"stage": "windows"})
-    feats = ChunkedStore.open(str(paths.features(teacher_key)), expect={"stage": "features"})
+def load_uma_data(data_dir: str | Path, dataset: str, teacher_key: str,
+                  storage_options: dict[str, Any] | None = None) -> UmaData:
+    """Read windows.parquet, windows.zarr ``imu`` and features/<key>.zarr ``frames``
+    (``data_dir`` a folder or an fsspec URL)."""
+    paths = DatasetPaths(data_dir, dataset, storage_options or {})
+    index = read_table(paths.windows_index, **paths.options).sort("window_id")
+    windows = ChunkedStore.open(paths.windows_store, expect={"stage": "windows"},
+                                storage_options=paths.options)
+    feats = ChunkedStore.open(paths.features(teacher_key), expect={"stage": "features"},
+                              storage_options=paths.options)
     for store in (windows, feats):
         if store.n_rows != len(index):
             raise StoreIntegrityError(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from comodo.pipeline.lifetime import die_with_parent
 from comodo.pipeline.parallel import iter_distributed
 from comodo.pipeline.video.decode import WindowRequest, decode_windows, frame_times
 from comodo.pipeline.video.preprocess import resize_crop
@@ -165,5 +166,5 @@ def iter_tasks(tasks: Sequence[VideoTask], spec: FrameSpec, num_workers: int,
         return
     loader = DataLoader(TaskDataset(tasks, spec), batch_size=None, shuffle=False,
                         num_workers=min(num_workers, max(1, len(tasks))), collate_fn=_keep,
-                        prefetch_factor=4, pin_memory=pin_memory)
+                        prefetch_factor=4, pin_memory=pin_memory, worker_init_fn=die_with_parent)
     yield from loader

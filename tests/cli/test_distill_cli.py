@@ -51,3 +51,30 @@ def test_bad_device_and_unknown_key_fail_naming_the_section(tmp_path):
     result = runner.invoke(app, ["distill", "--dataset", "ds",
                                  "--params", _params(tmp_path, epoch=3)])
     assert result.exit_code == 1 and "epoch" in result.stderr
+
+
+def test_evaluate_without_a_run_name_judges_the_run_distill_wrote_last(tmp_path):
+    write_paired_stores(tmp_path / "data" / "ds", 96, n_channels=2, n_samples=16,
+                        teacher_dim=4, chunk_rows=16, teacher_key="t", n_classes=2)
+    params = _params(tmp_path)
+    for name in ("first", "second"):
+        result = runner.invoke(app, ["distill", "-d", "ds", "--params", params, "--run-name", name,
+                                     "--device", "cpu"])
+        assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "runs" / "ds" / "latest").read_text().strip() == "second"
+    result = runner.invoke(app, ["evaluate", "-d", "ds", "--params", params,
+                                 "--runs-dir", str(tmp_path / "runs"),
+                                 "--metrics-dir", str(tmp_path / "metrics")])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((tmp_path / "metrics" / "ds" / "evaluate.json").read_text())
+    assert record["run"].endswith("ds/second") and record["rows"][0]["run"] == "second"
+    assert "second" in result.stdout and "latest" in result.stdout
+
+
+def test_evaluate_without_a_run_and_without_a_distilled_run_says_what_to_do(tmp_path):
+    write_paired_stores(tmp_path / "data" / "ds", 32, n_channels=2, n_samples=16,
+                        teacher_dim=4, chunk_rows=16, teacher_key="t")
+    result = runner.invoke(app, ["evaluate", "-d", "ds", "--params", _params(tmp_path),
+                                 "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 1
+    assert "comodo distill -d ds" in result.stderr and "Traceback" not in result.stderr

@@ -37,3 +37,13 @@ def test_missing_dataset_root_names_the_layout(tmp_path):
     result = runner.invoke(app, ["ingest", "--dataset", "e", "--params", str(params)])
     assert result.exit_code == 1
     assert "does not exist" in result.stderr and "videos/<uid>.mp4" in result.stderr
+
+
+def test_check_dataset_names_the_override_sections_dvc_needs(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(f"datasets:\n  e: {{adapter: ego4d, root: {tmp_path}, "
+                      "overrides: {windows: {mode: whole}}}\n")
+    result = runner.invoke(app, ["check-dataset", "e", "--params", str(params)])
+    assert result.exit_code == 1
+    assert "lacks options, overrides.ingest, overrides.imu, overrides.features" in result.stderr
+    assert "overrides.windows" not in result.stderr

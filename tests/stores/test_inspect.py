@@ -38,12 +38,15 @@ def test_describe_reports_arrays_sizes_provenance_and_labels(backend, layout):
     assert frames["codecs"][0] == "bytes(endian=little)" and frames["codecs"][1].startswith("blosc(")
     assert frames["codecs"][2] == "crc32c"  # every array ends with its checksum
     assert frames["bytes_raw"] == 22 * 12 * 4 and frames["n_chunk_files"] == 5
+    assert frames["bytes_logical"] == 22 * 12 * 4  # the last chunk's padding is not data
     assert 0 < frames["bytes_on_disk"] and frames["ratio"] == pytest.approx(
-        5 * 5 * 12 * 4 / frames["bytes_on_disk"], abs=1e-3
+        frames["bytes_on_disk"] / (22 * 12 * 4), abs=1e-3
     )
     label_id = arrays["label_id"]
     assert label_id["codecs"] == ["bytes(endian=little)", "crc32c"]
-    assert label_id["bytes_on_disk"] == 5 * (5 * 8 + 4)  # rows + a 4-byte checksum per chunk
+    # 5 full chunk files (rows + a 4-byte checksum each) hold 22 rows written
+    assert label_id["bytes_on_disk"] == 5 * (5 * 8 + 4)
+    assert label_id["ratio"] == round(5 * (5 * 8 + 4) / (22 * 8), 3)
 
 
 def test_describe_of_a_partial_store_counts_only_written_chunks(local, layout):
@@ -51,6 +54,9 @@ def test_describe_of_a_partial_store_counts_only_written_chunks(local, layout):
     info = describe(store.url)
     assert (info["n_complete"], info["percent_complete"]) == (2, 40.0)
     assert all(a["n_chunk_files"] == 2 for a in info["arrays"])
+    label_id = {a["name"]: a for a in info["arrays"]}["label_id"]
+    assert label_id["bytes_logical"] == (5 + 2) * 8  # chunk 0 and the 2-row last chunk
+    assert label_id["ratio"] == round(10 * 8 / (7 * 8), 3)
 
 
 def test_describe_without_index_has_no_label_counts(local):

@@ -54,7 +54,7 @@ def export_run(runs: Path, seed: int = 0) -> None:
 def test_evaluate_writes_rows_for_distilled_and_random_init_and_feature_maps(tmp_path):
     make_windows(tmp_path / "data")
     export_run(tmp_path / "runs")
-    record = run(EvaluateConfig(knn_k=5), tmp_path / "data", "toy", tmp_path / "runs",
+    record = run(EvaluateConfig(run="default", knn_k=5), tmp_path / "data", "toy", tmp_path / "runs",
                  tmp_path / "metrics")
     on_disk = json.loads((tmp_path / "metrics/toy/evaluate.json").read_text())
     assert on_disk == json.loads(json.dumps(record))
@@ -77,7 +77,7 @@ def test_evaluate_writes_rows_for_distilled_and_random_init_and_feature_maps(tmp
 def test_random_init_baseline_is_the_run_seeds_initial_student(tmp_path):
     make_windows(tmp_path / "data")
     export_run(tmp_path / "runs", seed=7)
-    run(EvaluateConfig(seed=7, knn_k=5), tmp_path / "data", "toy", tmp_path / "runs",
+    run(EvaluateConfig(run="default", seed=7, knn_k=5), tmp_path / "data", "toy", tmp_path / "runs",
         tmp_path / "metrics")
     torch.manual_seed(7)
     initial = build_student(SPEC).eval()
@@ -91,10 +91,10 @@ def test_random_init_baseline_is_the_run_seeds_initial_student(tmp_path):
 def test_missing_run_and_missing_split_name_what_to_do(tmp_path):
     make_windows(tmp_path / "data")
     with pytest.raises(ModelLoadError, match="distill"):
-        run(EvaluateConfig(), tmp_path / "data", "toy", tmp_path / "runs", tmp_path / "metrics")
+        run(EvaluateConfig(run="default"), tmp_path / "data", "toy", tmp_path / "runs", tmp_path / "metrics")
     export_run(tmp_path / "runs")
     with pytest.raises(ConfigError, match="splits present"):
-        run(EvaluateConfig(test_split="val"), tmp_path / "data", "toy", tmp_path / "runs",
+        run(EvaluateConfig(run="default", test_split="val"), tmp_path / "data", "toy", tmp_path / "runs",
             tmp_path / "metrics")
 
 
@@ -105,7 +105,8 @@ def test_evaluate_command_prints_scores_and_exits_1_on_a_missing_run(tmp_path, m
 
     make_windows(tmp_path / "data")
     (tmp_path / "params.yaml").write_text(
-        "data_dir: data\ndatasets:\n  toy: {adapter: ego4d, root: raw}\nevaluate:\n  knn_k: 5\n")
+        "data_dir: data\ndatasets:\n  toy: {adapter: ego4d, root: raw}\nevaluate:\n  knn_k: 5\n"
+        "  run: default\n")
     monkeypatch.chdir(tmp_path)
     missing = CliRunner().invoke(app, ["evaluate", "-d", "toy"])
     assert missing.exit_code == 1 and "encoder" in missing.output

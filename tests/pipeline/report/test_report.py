@@ -23,7 +23,7 @@ def write_inputs(root: Path) -> None:
             {"method": "cnn1d random init", "dataset": "toy", "variant": "random_init",
              "acc@1": 0.5, "acc@3": 1.0, "acc@5": 1.0, "confusion": [[2, 2], [2, 2]]}]
     (ds / "evaluate.json").write_text(json.dumps({"dataset": "toy", "classes": ["sit", "walk"],
-                                                  "rows": rows}))
+                                                  "run": "runs/toy/default", "rows": rows}))
     (root / "metrics" / "other").mkdir()
     (root / "metrics/other/evaluate.json").write_text(json.dumps(
         {"rows": [{"method": "cnn1d comodo", "dataset": "other", "acc@1": 0.3, "acc@3": 0.6,
@@ -39,6 +39,11 @@ def write_inputs(root: Path) -> None:
                   "val_anchor_acc": [0.2, 0.4, 0.5], "lr": [1e-3] * 3}).write_csv(
         run_dir / "history.csv")
     (run_dir / "metrics.json").write_text(json.dumps({"train_loss": 1.2}))  # not a results file
+    stray = root / "runs" / "toy" / "smoke-test"  # a run no results file names
+    stray.mkdir()
+    (stray / "history.csv").write_bytes((run_dir / "history.csv").read_bytes())
+    (stray / "results.json").write_text(json.dumps(
+        {"rows": [{"method": "smoke", "dataset": "toy", "acc@1": 0.1, "acc@3": 0.2, "acc@5": 0.3}]}))
     (ds / "sweep_queue_size.json").write_text(json.dumps(
         {"param": "queue_size", "dataset": "toy",
          "points": [{"value": v, "acc@1": a} for v, a in ((256, 0.5), (1024, 0.6), (4096, 0.7))]}))
@@ -71,7 +76,7 @@ def test_missing_inputs_become_notes_not_errors(tmp_path):
     assert "skipped" in md and "not readable JSON" in md and "needs method" in md
     assert "results table skipped" in md and "training curves skipped" in md
     assert "embedding maps skipped" in md and "curve skipped" in md
-    assert f"{tmp_path / 'runs'} does not exist" in md
+    assert "runs does not exist" not in md  # no results file names a run: runs/ is not read
     assert "<img" not in html_path.read_text()
 
 
@@ -104,4 +109,12 @@ def test_report_command_prints_both_paths(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["report", "--name", "cli", "--runs-dir", "nowhere"])
     assert result.exit_code == 0, result.output
     assert result.stdout.split() == ["reports/cli.md", "reports/cli.html"]
-    assert "nowhere does not exist" in (tmp_path / "reports/cli.md").read_text()
+    assert "no nowhere/toy/default/history.csv" in (tmp_path / "reports/cli.md").read_text()
+
+
+def test_report_takes_only_the_runs_the_metrics_files_name(tmp_path):
+    write_inputs(tmp_path)
+    md_path, _ = run(ReportConfig(name="r2", max_map_points=30), tmp_path)
+    md = md_path.read_text()
+    assert "curves_toy_default.png" in md
+    assert "smoke-test" not in md and "| smoke |" not in md

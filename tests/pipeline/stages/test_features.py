@@ -254,3 +254,60 @@ def test_decoding_on_a_local_dask_cluster_gives_the_same_store(inputs, reference
     data = write_windows(tmp_path / "data", inputs["rows"])
     run(config(inputs, scheduler="local-cluster", num_workers=2), data, "ds")
     assert store_files(data / "ds" / "features" / "timesformer.zarr") == reference
+
+
+def _windows_of(video) -> pl.DataFrame:
+    return pl.DataFrame({"window_id": [0], "recording_id": ["r"], "video_path": [str(video)],
+                         "video_kind": ["rgb"], "video_start_s": [0.0], "video_end_s": [1.0]})
+
+
+def test_a_video_rewritten_with_the_same_size_and_mtime_changes_the_input_hash(tmp_path):
+    from comodo.pipeline.stages.features import input_hash
+
+    video = tmp_path / "v.mp4"
+    body = np.random.default_rng(0).bytes(3 << 20)
+    video.write_bytes(body)
+    stat = video.stat()
+    before = input_hash(_windows_of(video))
+    video.write_bytes(body[:-1] + bytes([body[-1] ^ 1]))  # a different last byte, same size
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert video.stat().st_size == stat.st_size and video.stat().st_mtime_ns == stat.st_mtime_ns
+    assert input_hash(_windows_of(video)) != before
+    video.write_bytes(body)
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert input_hash(_windows_of(video)) == before  # same bytes, same time: same identity
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert input_hash(_windows_of(video)) != before  # touched: mtime is part of the identity
+
+
+@pytest.mark.slow
+def test_sigkill_of_comodo_features_leaves_no_decode_worker_behind(inputs, tmp_path):
+    """Killed once its two decode workers are idle (every task handed out and decoded, the
+    teacher still embedding): torch's own watchdog would let them wait up to 5 s more."""
+    import psutil
+
+    rows = [window(r, inputs["videos"][r // 16], (r % 16) * 0.1, (r % 16) * 0.1 + 1.0)
+            for r in range(48)]
+    data = write_windows(tmp_path / "data", rows)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({
+        "data_dir": str(data), "datasets": {"ds": {"adapter": "ego4d", "root": str(tmp_path)}},
+        "features": {"teacher": "mobilenetv2_imagenet", "key": "m", "frames": 2, "chunk_rows": 2,
+                     "batch_size": 1, "num_workers": 2, "max_windows_per_task": 8, "device": "cpu"}}))
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("comodo")), "features", "-d", "ds",
+                             "--params", str(params)], env={**os.environ, "COMODO_PROGRESS": "0"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    deadline = time.monotonic() + 120
+    while markers(data / "ds" / "features" / "m.zarr") < 2 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the stage ended before it could be killed"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(0.02)
+    assert len(children) >= 2, "the decode workers did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    alive = [c for c in children if psutil.pid_exists(c.pid) and c.status() != psutil.STATUS_ZOMBIE]
+    for child in alive:
+        child.kill()
+    assert alive == [], f"{len(alive)} decode worker(s) outlived the killed stage by 0.5 s"

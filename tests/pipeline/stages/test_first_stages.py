@@ -16,8 +16,13 @@ from comodo.stores.lock import write_lock
 RECS = {"a": ("walk", "train"), "b": ("run", "train"), "c": ("walk", "test")}
 
 
+def tiny_ingest(**values) -> ingest.IngestConfig:
+    """Ingest settings for fixtures of a few recordings that need not hold a test split."""
+    return ingest.IngestConfig(require_splits=[], **values)
+
+
 def _run_all(root: Path, data: Path, imu_cfg=None, win_cfg=None, ingest_cfg=None):
-    s1 = ingest.run(ingest_cfg or ingest.IngestConfig(), data, "tiny", "ego4d", str(root), {})
+    s1 = ingest.run(ingest_cfg or tiny_ingest(), data, "tiny", "ego4d", str(root), {})
     s2 = imu.run(imu_cfg or imu.ImuConfig(workers=1), data, "tiny", "ego4d", str(root), {})
     s3 = windows.run(win_cfg or windows.WindowsConfig(), data, "tiny")
     return s1, s2, s3
@@ -44,7 +49,7 @@ def test_recording_without_imu_is_a_counted_reject(tmp_path):
     make_dataset(tmp_path / "raw", RECS)
     (tmp_path / "raw/imu/b.csv").unlink()
     s1, s2, s3 = _run_all(tmp_path / "raw", tmp_path / "data",
-                          ingest_cfg=ingest.IngestConfig(max_reject_fraction=0.5))
+                          ingest_cfg=tiny_ingest(max_reject_fraction=0.5))
     assert (s1.ingested, s1.kept, s1.rejected) == (3, 2, 1)
     rejects = pl.read_parquet(tmp_path / "data/tiny/rejects/ingest.parquet")
     assert rejects["item"].to_list() == ["b"]
@@ -59,7 +64,7 @@ def test_ingest_spread_over_two_workers_writes_the_single_process_tables(tmp_pat
     tables = {}
     for workers in (1, 2):
         data = tmp_path / f"data{workers}"
-        summary = ingest.run(ingest.IngestConfig(workers=workers, max_reject_fraction=0.9), data, "tiny",
+        summary = ingest.run(tiny_ingest(workers=workers, max_reject_fraction=0.9), data, "tiny",
                              "ego4d", str(tmp_path / "raw"), {})
         assert (summary.kept, summary.rejected) == (1, 2)
         tables[workers] = [pl.read_parquet(data / "tiny" / name)
@@ -73,14 +78,14 @@ def test_too_many_rejects_fail_the_stage_and_name_the_table(tmp_path):
     (tmp_path / "raw/imu/b.csv").write_text("")
     (tmp_path / "raw/imu/c.csv").write_text("canonical_timestamp_ms,accl_x\n")
     with pytest.raises(RejectLimitError, match="rejects/ingest.parquet"):
-        ingest.run(ingest.IngestConfig(max_reject_fraction=0.5), tmp_path / "data", "tiny", "ego4d",
+        ingest.run(tiny_ingest(max_reject_fraction=0.5), tmp_path / "data", "tiny", "ego4d",
                    str(tmp_path / "raw"), {})
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_imu_stage_over_its_reject_limit_leaves_no_half_written_store(tmp_path, workers):
     make_dataset(tmp_path / "raw", RECS)
-    ingest.run(ingest.IngestConfig(), tmp_path / "data", "tiny", "ego4d", str(tmp_path / "raw"), {})
+    ingest.run(tiny_ingest(), tmp_path / "data", "tiny", "ego4d", str(tmp_path / "raw"), {})
     (tmp_path / "raw/imu/c.csv").write_text("canonical_timestamp_ms,accl_x\n0,1\n")  # after ingest
     with pytest.raises(RejectLimitError, match="rejects/imu.parquet"):
         imu.run(imu.ImuConfig(workers=workers, max_reject_fraction=0.2), tmp_path / "data", "tiny",

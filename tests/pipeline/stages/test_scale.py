@@ -25,10 +25,15 @@ FEATURES = {"teacher": "mobilenetv2_imagenet", "key": "mobilenet", "frames": 2, 
             "batch_size": 2, "num_workers": 0, "device": "cpu", "max_reject_fraction": 0.0}
 
 
+def tiny_ingest(**values) -> ingest.IngestConfig:
+    """Ingest settings for fixtures of a few recordings that need not hold a test split."""
+    return ingest.IngestConfig(require_splits=[], **values)
+
+
 def run_stages(raw: Path, data: str, scheduler: str | None = None,
                options: dict | None = None, with_features: bool = True) -> None:
     workers = 2 if scheduler else 1
-    ingest.run(ingest.IngestConfig(workers=workers, scheduler=scheduler), data, "tiny", "ego4d",
+    ingest.run(tiny_ingest(workers=workers, scheduler=scheduler), data, "tiny", "ego4d",
                str(raw), {}, options)
     imu.run(imu.ImuConfig(workers=workers, scheduler=scheduler, chunk_rows=2048), data, "tiny",
             "ego4d", str(raw), {}, options)
@@ -132,10 +137,10 @@ def test_imu_workers_write_the_local_bytes_to_s3(s3_server, tmp_path, scheduler)
     make_dataset(tmp_path / "raw", RECS)
     small = {"chunk_rows": 700}  # chunks straddle recordings
     local = tmp_path / "local"
-    ingest.run(ingest.IngestConfig(), local, "tiny", "ego4d", str(tmp_path / "raw"), {})
+    ingest.run(tiny_ingest(), local, "tiny", "ego4d", str(tmp_path / "raw"), {})
     imu.run(imu.ImuConfig(workers=1, **small), local, "tiny", "ego4d", str(tmp_path / "raw"), {})
     data, options = s3_server.fresh_prefix(), s3_server.storage_options
-    ingest.run(ingest.IngestConfig(), data, "tiny", "ego4d", str(tmp_path / "raw"), {}, options)
+    ingest.run(tiny_ingest(), data, "tiny", "ego4d", str(tmp_path / "raw"), {}, options)
     imu.run(imu.ImuConfig(workers=2, scheduler=scheduler, **small), data, "tiny", "ego4d",
             str(tmp_path / "raw"), {}, options)
     remote = s3_files(data, options)
