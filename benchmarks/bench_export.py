@@ -45,7 +45,7 @@ def prepare_data(base: Path) -> tuple[Path, Source]:
     ingest.run(ingest.IngestConfig(), data, "bench", "ego4d", str(root), {})
     imu_cfg = imu.ImuConfig(workers=1)
     imu.run(imu_cfg, data, "bench", "ego4d", str(root), {})
-    windows.run(windows.WindowsConfig(direct_io=False, workers=1), data, "bench")
+    windows.run(windows.WindowsConfig(workers=1), data, "bench")
     return data, source_of("ego4d", {}, imu_cfg)
 
 

@@ -34,7 +34,7 @@ def prepare(base: Path, mode: str = "tile", channels: list[str] | None = None) -
     ingest.run(ingest.IngestConfig(), data, DATASET, "ego4d", str(root), {})
     imu_cfg = imu.ImuConfig(workers=1)
     imu.run(imu_cfg, data, DATASET, "ego4d", str(root), {})
-    windows.run(windows.WindowsConfig(mode=mode, channels=channels, direct_io=False, workers=1),
+    windows.run(windows.WindowsConfig(mode=mode, channels=channels, workers=1),
                 data, DATASET)
     store = evaluate.open_windows(data, DATASET)[1]
     _n, n_channels, n_samples = store.array("imu").shape
