@@ -16,9 +16,9 @@ from torch import nn
 from comodo.pipeline.uma.data import TrainView
 from comodo.pipeline.uma.heads import har_head
 from comodo.pipeline.uma.losses import classification_loss
-from comodo.pipeline.uma.methods import METHODS, as_tensor, batched, seeded
+from comodo.pipeline.uma.methods import METHODS, Modules, as_tensor, batched, seeded
 from comodo.pipeline.uma.models import ffn, imu_encoder, video_encoder
-from comodo.pipeline.uma.training import Optimiser, UmaSettings, run_epochs
+from comodo.pipeline.uma.training import EpochHook, Optimiser, UmaSettings, no_hook, run_epochs
 
 
 class EarlyFusion(nn.Module):
@@ -75,13 +75,14 @@ class LateFusion(nn.Module):
         return 0.5 * (self.imu(imu) + self.video(video))  # (B, K)
 
 
-class FusionBaseline:
+class FusionBaseline(Modules):
     """A fusion model adapted with video-only pseudo-labels and zeros for the missing modality."""
 
     def __init__(self, model: type[nn.Module]):
         self.model_type = model
 
-    def fit(self, view: TrainView, s: UmaSettings, seed: int, device: torch.device) -> None:
+    def fit(self, view: TrainView, s: UmaSettings, seed: int, device: torch.device,
+            on_epoch: EpochHook = no_hook) -> None:
         gen = seeded(seed)
         (n_har, _frames, dim), (_, channels, samples) = view.har_video.shape, view.align_imu.shape
         self.device, self.imu_shape, self.video_shape = device, (channels, samples), view.har_video.shape[1:]
@@ -90,13 +91,13 @@ class FusionBaseline:
         no_imu = torch.zeros(n_har, channels, samples, device=device)  # (N_har, C, T)
         opt = Optimiser([self.model], [self.model], s)
         run_epochs(opt, lambda i: classification_loss(self.model(no_imu[i], har_video[i]), har_labels[i]),
-                   n_har, s.epochs, s.batch_size, gen)
+                   n_har, s.epochs, s.batch_size, gen, on_epoch, "video")
         pseudo = self.logits(None, view.align_video).argmax(axis=1)  # video-only pass, (N_align,)
         align_imu, align_video = as_tensor(view.align_imu, device), as_tensor(view.align_video, device)
         pseudo_labels = as_tensor(pseudo, device)
         run_epochs(opt, lambda i: classification_loss(self.model(align_imu[i], align_video[i]),
                                                       pseudo_labels[i]),
-                   len(pseudo), s.epochs, s.batch_size, gen)
+                   len(pseudo), s.epochs, s.batch_size, gen, on_epoch, "fusion")
 
     def _filled(self, imu: torch.Tensor | None, video: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         batch = (imu if imu is not None else video).shape[0]
@@ -111,8 +112,8 @@ class FusionBaseline:
         return batched(lambda i, v: self.model.features(*self._filled(i, v)), imu, video,
                        device=self.device)
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.model.state_dict()
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
 
 
 METHODS.register("early_fusion", doc="baseline: early fusion, video pseudo-labels, zero-filled IMU")(

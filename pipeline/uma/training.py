@@ -5,6 +5,8 @@ Orders: ``align_first`` (align both encoders on D_Align, then train the head on 
 latents of D_HAR), ``har_first`` (train video encoder + head on D_HAR, then align the IMU
 encoder to the frozen video encoder), ``interspersed`` (alternate one HAR epoch and one
 alignment epoch, everything trainable), ``combined`` (one loss: HAR + weight * alignment).
+``order: null`` leaves the choice to the method (CA ``combined``, C3T ``align_first``). Every
+loop calls an ``EpochHook`` with its phase after each epoch: model selection on D_Val listens.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from comodo.pipeline.registry import Registry
 from comodo.stores.errors import ConfigError
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]  # minibatch row ids -> scalar loss
+EpochHook = Callable[[str], None]  # called after every epoch with the phase's name
+
+
+def no_hook(phase: str) -> None:
+    """The hook of a run without model selection."""
 
 
 class UmaSettings(StageConfig):
@@ -37,7 +44,7 @@ class UmaSettings(StageConfig):
     weight_decay: float = Field(1e-4, ge=0)
     temperature: float = Field(0.1, gt=0)
     align_weight: float = Field(1.0, ge=0)
-    order: str = "combined"
+    order: str | None = None  # training order (ORDERS); None: the method's own
     head: str = "cls_attention"
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
@@ -84,12 +91,13 @@ class Optimiser:
 
 
 def run_epochs(opt: Optimiser, loss_fn: LossFn, n_rows: int, epochs: int, batch_size: int,
-               gen: torch.Generator) -> float:
+               gen: torch.Generator, on_epoch: EpochHook = no_hook, phase: str = "train") -> float:
     """``epochs`` passes of ``loss_fn`` over shuffled batches; the last epoch's mean loss."""
     last = math.nan
     for _ in range(epochs):
         losses = [opt.step(loss_fn(idx)) for idx in minibatches(n_rows, batch_size, gen)]
         last = sum(losses) / len(losses)
+        on_epoch(phase)
     return last
 
 
@@ -110,33 +118,38 @@ class AlignParts:
         return [self.video, self.imu, self.head]
 
 
-OrderFn = Callable[[AlignParts, UmaSettings, torch.Generator], None]
+OrderFn = Callable[[AlignParts, UmaSettings, torch.Generator, EpochHook], None]
 ORDERS: Registry[OrderFn] = Registry("training order")
 
 
 @ORDERS.register("align_first", doc="align on D_Align, then the head on frozen video latents")
-def align_first(p: AlignParts, s: UmaSettings, gen: torch.Generator) -> None:
-    run_epochs(Optimiser([p.video, p.imu], p.all, s), p.align_loss, p.n_align, s.epochs, s.batch_size, gen)
-    run_epochs(Optimiser([p.head], p.all, s), p.har_loss, p.n_har, s.epochs, s.batch_size, gen)
+def align_first(p: AlignParts, s: UmaSettings, gen: torch.Generator, on_epoch: EpochHook) -> None:
+    run_epochs(Optimiser([p.video, p.imu], p.all, s), p.align_loss, p.n_align, s.epochs, s.batch_size,
+               gen, on_epoch, "align")
+    run_epochs(Optimiser([p.head], p.all, s), p.har_loss, p.n_har, s.epochs, s.batch_size, gen,
+               on_epoch, "har")
 
 
 @ORDERS.register("har_first", doc="video encoder + head on D_HAR, then the IMU encoder aligned")
-def har_first(p: AlignParts, s: UmaSettings, gen: torch.Generator) -> None:
-    run_epochs(Optimiser([p.video, p.head], p.all, s), p.har_loss, p.n_har, s.epochs, s.batch_size, gen)
-    run_epochs(Optimiser([p.imu], p.all, s), p.align_loss, p.n_align, s.epochs, s.batch_size, gen)
+def har_first(p: AlignParts, s: UmaSettings, gen: torch.Generator, on_epoch: EpochHook) -> None:
+    run_epochs(Optimiser([p.video, p.head], p.all, s), p.har_loss, p.n_har, s.epochs, s.batch_size,
+               gen, on_epoch, "har")
+    run_epochs(Optimiser([p.imu], p.all, s), p.align_loss, p.n_align, s.epochs, s.batch_size, gen,
+               on_epoch, "align")
 
 
 @ORDERS.register("interspersed", doc="alternate one HAR epoch and one alignment epoch")
-def interspersed(p: AlignParts, s: UmaSettings, gen: torch.Generator) -> None:
+def interspersed(p: AlignParts, s: UmaSettings, gen: torch.Generator, on_epoch: EpochHook) -> None:
     opt = Optimiser(p.all, p.all, s)
     for _ in range(s.epochs):
         run_epochs(opt, p.har_loss, p.n_har, 1, s.batch_size, gen)
-        run_epochs(opt, p.align_loss, p.n_align, 1, s.batch_size, gen)
+        run_epochs(opt, p.align_loss, p.n_align, 1, s.batch_size, gen, on_epoch, "interspersed")
 
 
 @ORDERS.register("combined", doc="one loss per step: HAR + align_weight * alignment")
-def combined(p: AlignParts, s: UmaSettings, gen: torch.Generator) -> None:
+def combined(p: AlignParts, s: UmaSettings, gen: torch.Generator, on_epoch: EpochHook) -> None:
     opt = Optimiser(p.all, p.all, s)
     for _ in range(s.epochs):
         for idx_har, idx_align in paired_minibatches(p.n_har, p.n_align, s.batch_size, gen):
             opt.step(p.har_loss(idx_har) + s.align_weight * p.align_loss(idx_align))
+        on_epoch("combined")
