@@ -1,7 +1,8 @@
 """Report blocks for Unsupervised Modality Adaptation results (``metrics/<ds>/uma/``).
 
 Reads ``metrics.json`` written by the uma stage: ``test[method][modality][noise]`` holds
-``mean``/``std`` accuracy over seeds, ``random_guess`` the chance level; ``latent_map.png``
+``mean``/``std`` accuracy over seeds, ``random_guess`` the chance level,
+``splits[seed].selected[method]`` the epoch (and setting) kept on D_Val; ``latent_map.png``
 is the 2-D map of video and IMU latents.
 """
 
@@ -38,6 +39,19 @@ def noise_table(test: dict[str, Any], chance: float) -> Table:
     return Table(["method (IMU only)"] + noises, rows)
 
 
+def selection_table(splits: dict[str, Any]) -> Table | None:
+    """Per method and seed: the kept setting, phase and epoch, and its IMU-only D_Val accuracy."""
+    rows = []
+    for seed, info in splits.items():
+        for method, kept in (info.get("selected") or {}).items():
+            setting = ", ".join(f"{k}={v}" for k, v in (kept.get("setting") or {}).items()) or "–"
+            rows.append([method, seed, setting, kept.get("phase", "–"), str(kept.get("epoch", "–")),
+                         f"{100 * kept['val_accuracy']:.1f}"])
+    if not rows:
+        return None
+    return Table(["method", "seed", "setting", "phase", "epoch", "D_Val IMU acc"], sorted(rows))
+
+
 def add_uma(doc: Document, metrics_dir: Path) -> None:
     files = sorted(Path(metrics_dir).glob("*/uma/metrics.json"))
     doc.add(Heading("Unsupervised Modality Adaptation"))
@@ -54,6 +68,10 @@ def add_uma(doc: Document, metrics_dir: Path) -> None:
         doc.add(modality_table(test, chance))
         doc.add(Heading(f"{dataset}: IMU-only accuracy under perturbations", level=3))
         doc.add(noise_table(test, chance))
+        selected = selection_table(result.get("splits") or {})
+        if selected is not None:
+            doc.add(Heading(f"{dataset}: models selected on the validation split", level=3))
+            doc.add(selected)
         png = path.parent / "latent_map.png"
         if png.is_file():
             doc.add(Image(f"{dataset}: video and IMU latents", png.read_bytes(),
