@@ -50,6 +50,7 @@ from comodo.stores.errors import ConfigError
 log = logging.getLogger(__name__)
 
 REFERENCE = "supervised_imu"
+TEACHER = "teacher_svm"
 
 
 class UmaConfig(StageConfig):
@@ -65,6 +66,7 @@ class UmaConfig(StageConfig):
     modalities: tuple[str, ...] = MODALITIES
     noises: tuple[str, ...] = ("clean", "shift", "misalign", "dilation", "crop")
     supervised_reference: bool = True
+    teacher_reference: bool = True  # the ceiling: the paper's SVM on D_HAR's frame-mean video features
     map_method: str | None = "c3t"  # method whose latents are mapped (first seed); None: no map
     map_classes: int = Field(4, ge=1)
     settings: UmaSettings = UmaSettings()
@@ -141,6 +143,17 @@ def fit_reference(cfg: UmaConfig, data: UmaData, rows: np.ndarray, norm: Normali
                         SupervisedImu, REFERENCE, val)
 
 
+def teacher_rows(data: UmaData, splits: Any, seed: int) -> list[dict]:
+    """The video teacher's own accuracy: SVM protocol on frame-mean features, D_HAR -> test."""
+    from comodo.pipeline.evaluation.fast_svm import fast_svm_protocol
+
+    pooled = data.video.mean(axis=1)  # (N, D)
+    scores = fast_svm_protocol(pooled[splits.har], data.labels[splits.har], pooled[splits.test],
+                               data.labels[splits.test], seed=seed, n_jobs=1)
+    return [{"method": TEACHER, "split": "test", "seed": seed, "modality": "video", "noise": "clean",
+             "accuracy": scores["acc@1"]}]
+
+
 def run_seed(cfg: UmaConfig, data: UmaData, seed: int,
              device: torch.device) -> tuple[list[dict], dict[str, UmaMethod], dict]:
     """Fit, select and evaluate every method for one seed; rows of results and the fitted methods."""
@@ -170,6 +183,8 @@ def run_seed(cfg: UmaConfig, data: UmaData, seed: int,
                  for r in evaluate(ref, test, ("imu",), cfg.noises, seed)]
         rows += [r | {"method": REFERENCE, "split": "val", "seed": seed}
                  for r in evaluate(ref, val, ("imu",), ("clean",), seed)]
+    if cfg.teacher_reference:
+        rows += teacher_rows(data, splits, seed)
     info = {"sizes": splits.sizes(), "by_subject": splits.by_subject, "test": test, "selected": selected}
     return rows, fitted, info
 

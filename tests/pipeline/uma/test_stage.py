@@ -32,7 +32,8 @@ def test_stage_writes_metrics_csv_and_latent_map_with_imu_beating_chance(tmp_pat
     out = tmp_path / "metrics" / "toy" / "uma"
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["random_guess"] == pytest.approx(1 / N_CLASSES)
-    assert set(saved["test"]) == {"st", "ca", "c3t", "supervised_imu"}
+    assert set(saved["test"]) == {"st", "ca", "c3t", "supervised_imu", "teacher_svm"}
+    assert saved["test"]["teacher_svm"]["video"]["clean"]["mean"] > 1.5 / N_CLASSES
     for method in ("st", "ca", "c3t"):
         cell = saved["test"][method]["imu"]["clean"]
         assert cell["n_seeds"] == 2 and set(cell["per_seed"]) == {"0", "1"}
@@ -47,7 +48,8 @@ def test_stage_writes_metrics_csv_and_latent_map_with_imu_beating_chance(tmp_pat
         val_imu = saved["val"]["c3t"]["imu"]["clean"]["per_seed"][seed]
         assert chosen["c3t"]["val_accuracy"] == pytest.approx(val_imu)  # the tested model is the selected one
     results = pl.read_csv(out / "results.csv")
-    assert len(results) == 3 * 2 * (3 * 3 + 3) + 2 * (3 + 1)  # methods x seeds x (test + val) + reference
+    # methods x seeds x (test + val), supervised reference x seeds x (test + val), teacher x seeds
+    assert len(results) == 3 * 2 * (3 * 3 + 3) + 2 * (3 + 1) + 2
     latent = pl.read_csv(out / "latent_map.csv")
     assert set(latent["modality"]) == {"video", "imu"} and latent["label"].n_unique() == 3
     assert (out / "latent_map.png").stat().st_size > 1000
@@ -58,8 +60,8 @@ def test_random_split_search_picks_the_candidate_with_the_best_validation_accura
     write_dataset(tmp_path / "data", "toy", synthetic_arrays(), "tiny")
     heads = ["mlp_sum", "cls_attention"]
     cfg = config(methods=("c3t",), seeds=(0,), split="random", noises=("clean",), map_method=None,
-                 supervised_reference=False, settings=UmaSettings(**SETTINGS | {"epochs": 6}),
-                 search={"c3t": {"head": heads}})
+                 supervised_reference=False, teacher_reference=False,
+                 settings=UmaSettings(**SETTINGS | {"epochs": 6}), search={"c3t": {"head": heads}})
     summary = run(cfg, tmp_path / "data", "toy", tmp_path / "metrics")
     info = summary["splits"]["0"]
     assert not info["by_subject"] and info["sizes"] == {"har": 80, "align": 80, "val": 20, "test": 20}
