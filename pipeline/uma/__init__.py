@@ -2,7 +2,7 @@
 
 Methods (``METHODS``): ``st`` (student-teacher pseudo-labels), ``ca`` (contrastive alignment
 of one latent vector per modality), ``c3t`` (position-wise contrastive alignment of t_rec
-latent vectors, attention head). Splits, encoders, pure losses, training orders, the noise
+latent vectors, one of four heads). Splits, encoders, pure losses, training orders, the noise
 suite and the report are separate modules; ``comodo.pipeline.stages.uma`` orders them.
 """
 

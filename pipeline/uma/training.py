@@ -45,7 +45,7 @@ class UmaSettings(StageConfig):
     temperature: float = Field(0.1, gt=0)
     align_weight: float = Field(1.0, ge=0)
     order: str | None = None  # training order (ORDERS); None: the method's own
-    head: str = "cls_attention"
+    head: str = "mlp_concat"  # C3T head (SEQUENCE_HEADS): best D_Val accuracy of the four on UTD-MHAD
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
