@@ -16,6 +16,7 @@ method and seed), ``results.csv`` (one row per method x split x modality x noise
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,8 +44,8 @@ from comodo.pipeline.uma.noise import NOISES
 from comodo.pipeline.uma.presets import expand_preset
 from comodo.pipeline.uma.report import aggregate, latent_map, plot_latent_map, write_results
 from comodo.pipeline.uma.selection import BestEpoch, candidates
-from comodo.pipeline.uma.splits import SPLITS, make_splits
-from comodo.pipeline.uma.training import ORDERS, UmaSettings, no_hook, resolve_device
+from comodo.pipeline.uma.splits import SPLITS, UmaSplits, make_splits
+from comodo.pipeline.uma.training import ORDERS, EpochHook, UmaSettings, no_hook, resolve_device
 from comodo.stores.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,11 @@ def check_names(cfg: UmaConfig) -> None:
                           f"{list(cfg.methods)}; pick one of them or set it to null")
 
 
-def fit_selected(cfg: UmaConfig, fit: Any, build: Any, name: str, val: EvalView) -> tuple[Any, dict]:
+FitFn = Callable[[Any, UmaSettings, EpochHook], None]  # (fresh model, settings, epoch hook)
+
+
+def fit_selected(cfg: UmaConfig, fit: FitFn, build: Callable[[], Any], name: str,
+                 val: EvalView) -> tuple[Any, dict]:
     """Fit every candidate of ``search.<name>``; keep the best on D_Val (epoch, then candidate).
 
     ``build()`` makes a fresh model, ``fit(model, settings, hook)`` trains it. The returned
@@ -143,7 +148,7 @@ def fit_reference(cfg: UmaConfig, data: UmaData, rows: np.ndarray, norm: Normali
                         SupervisedImu, REFERENCE, val)
 
 
-def teacher_rows(data: UmaData, splits: Any, seed: int) -> list[dict]:
+def teacher_rows(data: UmaData, splits: UmaSplits, seed: int) -> list[dict]:
     """The video teacher's own accuracy: SVM protocol on frame-mean features, D_HAR -> test."""
     from comodo.pipeline.evaluation.fast_svm import fast_svm_protocol
 
