@@ -68,6 +68,7 @@ class UmaConfig(StageConfig):
     noises: tuple[str, ...] = ("clean", "shift", "misalign", "dilation", "crop")
     supervised_reference: bool = True
     teacher_reference: bool = True  # the ceiling: the paper's SVM on D_HAR's frame-mean video features
+    teacher_svm_protocol: str = "reference"  # SVM protocol of that row (evaluation.svm SVM_PROTOCOLS)
     map_method: str | None = "c3t"  # method whose latents are mapped (first seed); None: no map
     map_classes: int = Field(4, ge=1)
     settings: UmaSettings = UmaSettings()
@@ -148,13 +149,13 @@ def fit_reference(cfg: UmaConfig, data: UmaData, rows: np.ndarray, norm: Normali
                         SupervisedImu, REFERENCE, val)
 
 
-def teacher_rows(data: UmaData, splits: UmaSplits, seed: int) -> list[dict]:
+def teacher_rows(data: UmaData, splits: UmaSplits, seed: int, protocol: str = "reference") -> list[dict]:
     """The video teacher's own accuracy: SVM protocol on frame-mean features, D_HAR -> test."""
     from comodo.pipeline.evaluation.fast_svm import fast_svm_protocol
 
     pooled = data.video.mean(axis=1)  # (N, D)
     scores = fast_svm_protocol(pooled[splits.har], data.labels[splits.har], pooled[splits.test],
-                               data.labels[splits.test], seed=seed, n_jobs=1)
+                               data.labels[splits.test], seed=seed, n_jobs=1, protocol=protocol)
     return [{"method": TEACHER, "split": "test", "seed": seed, "modality": "video", "noise": "clean",
              "accuracy": scores["acc@1"]}]
 
@@ -189,7 +190,7 @@ def run_seed(cfg: UmaConfig, data: UmaData, seed: int,
         rows += [r | {"method": REFERENCE, "split": "val", "seed": seed}
                  for r in evaluate(ref, val, ("imu",), ("clean",), seed)]
     if cfg.teacher_reference:
-        rows += teacher_rows(data, splits, seed)
+        rows += teacher_rows(data, splits, seed, cfg.teacher_svm_protocol)
     info = {"sizes": splits.sizes(), "by_subject": splits.by_subject, "test": test, "selected": selected}
     return rows, fitted, info
 

@@ -28,7 +28,7 @@ def config(**kw: object) -> UmaConfig:
 
 def test_stage_writes_metrics_csv_and_latent_map_with_imu_beating_chance(tmp_path: Path) -> None:
     write_dataset(tmp_path / "data", "toy", synthetic_arrays(), "tiny")
-    summary = run(config(), tmp_path / "data", "toy", tmp_path / "metrics")
+    summary = run(config(teacher_svm_protocol="comodo"), tmp_path / "data", "toy", tmp_path / "metrics")
     out = tmp_path / "metrics" / "toy" / "uma"
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["random_guess"] == pytest.approx(1 / N_CLASSES)
