@@ -124,7 +124,7 @@ def test_leave_one_subject_out_tests_every_window_once_and_keeps_each_fold(tmp_p
     index.with_columns(subject=pl.Series([f"{1 + i % 4}" for i in range(len(index))])
                        ).write_parquet(paths.windows_index)
     export_run(tmp_path / "runs")
-    record = run(EvaluateConfig(knn_k=5, folds="subject", random_init_baseline=False),
+    record = run(EvaluateConfig(run="default", knn_k=5, folds="subject", random_init_baseline=False),
                  tmp_path / "data", "toy", tmp_path / "runs", tmp_path / "metrics")
     (row,) = record["rows"]
     assert row["folds"] == "subject" and row["n_folds"] == 4
