@@ -19,12 +19,15 @@ def benchmark(
     params: str = PARAMS_OPTION,
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where distill runs go"),
     metrics_dir: Path = typer.Option(Path("metrics"), "--metrics-dir", help="where to write metrics"),
+    folds: str = typer.Option(None, "--folds",
+                              help="split (the dataset's) or subject (leave one subject out)"),
 ) -> None:
     """Random init, zero-shot, supervised and distilled students: Acc@1/3/5, mean +- std."""
     from comodo.pipeline.stages.benchmark import BenchmarkConfig, run
     from comodo.pipeline.stages.distill import DistillConfig
 
-    cfg = load_section(BenchmarkConfig, "benchmark", params, dataset=dataset)
+    cfg = load_section(BenchmarkConfig, "benchmark", params, dataset=dataset,
+                       overrides={"folds": folds})
     distill_cfg = load_section(DistillConfig, "distill", params, dataset=dataset)
     record = run(cfg, distill_cfg, data_dir(params), dataset, runs_dir, metrics_dir,
                  storage_options(params))

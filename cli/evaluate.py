@@ -20,12 +20,14 @@ def evaluate(
     run_name: str = typer.Option(None, "--run", help="run folder under runs/<ds>/ (overrides params)"),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where distill wrote its runs"),
     metrics_dir: Path = typer.Option(Path("metrics"), "--metrics-dir", help="where to write metrics"),
+    folds: str = typer.Option(None, "--folds",
+                              help="split (the dataset's) or subject (leave one subject out)"),
 ) -> None:
     """Judge a distilled encoder and its random init: SVM Acc@1/3/5, linear, k-NN, macro-F1."""
     from comodo.pipeline.stages.evaluate import EvaluateConfig, run
 
     cfg = load_section(EvaluateConfig, "evaluate", params, dataset=dataset,
-                       overrides={"run": run_name})
+                       overrides={"run": run_name, "folds": folds})
     record = run(cfg, data_dir(params), dataset, runs_dir, metrics_dir, storage_options(params))
     typer.echo(f"evaluate {dataset}: run {record['run']}"
                + ("" if cfg.run else f" (the last distilled, from {runs_dir / dataset / 'latest'})"))

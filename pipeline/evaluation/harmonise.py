@@ -39,6 +39,14 @@ def resample_series(series: np.ndarray, rate_from: float, rate_to: float) -> np.
                     ) if m else np.zeros((channels, 0))
 
 
+def harmonised_valid(n_valid: np.ndarray, length: int, rate_from: float, rate_to: float,
+                     n_samples: int) -> np.ndarray:
+    """(N,) real samples of each harmonised window (what ``harmonise_windows`` keeps)."""
+    valid = np.clip(np.asarray(n_valid, np.int64), 1, length)
+    return np.array([min(resampled_length(int(v), rate_from, rate_to), n_samples) for v in valid],
+                    dtype=np.int64)
+
+
 def harmonise_windows(imu: np.ndarray, n_valid: np.ndarray, rate_from: float, rate_to: float,
                       n_channels: int, n_samples: int) -> np.ndarray:
     """(N, C, T_B) windows at ``rate_from`` -> (N, C, n_samples) at ``rate_to`` (rule above)."""

@@ -41,14 +41,16 @@ class Classifier(nn.Module):
         self.encoder = encoder
         self.head = nn.Linear(int(encoder.out_dim), n_classes)
 
-    def forward(self, imu: torch.Tensor) -> torch.Tensor:
+    def forward(self, imu: torch.Tensor, n_valid: torch.Tensor | None = None) -> torch.Tensor:
         _batch, _channels, _samples = imu.shape  # (B, C, T)
-        return self.head(self.encoder(imu))  # (B, K)
+        return self.head(self.encoder(imu, n_valid))  # (B, K)
 
 
 def train_supervised(spec: StudentSpec, imu: np.ndarray, labels: np.ndarray, n_classes: int,
-                     settings: SupervisedSettings, seed: int) -> Classifier:
-    """Train encoder + head with cross-entropy on (imu (N, C, T), labels (N,)); eval mode out."""
+                     settings: SupervisedSettings, seed: int, n_valid: np.ndarray | None = None
+                     ) -> Classifier:
+    """Train encoder + head with cross-entropy on (imu (N, C, T), labels (N,)), each window
+    read up to its ``n_valid`` (all of it when None); eval mode out."""
     if len(imu) != len(labels) or len(imu) < 2:
         raise ConfigError(f"supervised training needs >= 2 labelled train windows with one "
                           f"label each; got {len(imu)} windows and {len(labels)} labels")
@@ -61,6 +63,8 @@ def train_supervised(spec: StudentSpec, imu: np.ndarray, labels: np.ndarray, n_c
                                   weight_decay=settings.weight_decay)
     x_all = torch.as_tensor(np.asarray(imu, np.float32))  # (N, C, T)
     y_all = torch.as_tensor(np.asarray(labels, np.int64))  # (N,)
+    valid_all = torch.as_tensor(np.full(len(imu), imu.shape[-1]) if n_valid is None
+                                else np.asarray(n_valid, np.int64))  # (N,)
     order = torch.Generator().manual_seed(seed)
     model.train()
     for epoch in range(settings.epochs):
@@ -70,7 +74,7 @@ def train_supervised(spec: StudentSpec, imu: np.ndarray, labels: np.ndarray, n_c
             pick = perm[start : start + settings.batch_size]
             if len(pick) < 2:  # BatchNorm needs two samples
                 continue
-            loss = F.cross_entropy(model(x_all[pick]), y_all[pick])
+            loss = F.cross_entropy(model(x_all[pick], valid_all[pick]), y_all[pick])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -80,11 +84,15 @@ def train_supervised(spec: StudentSpec, imu: np.ndarray, labels: np.ndarray, n_c
 
 
 @torch.inference_mode()
-def predict_logits(model: Classifier, imu: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """(N, K) logits of ``imu`` (N, C, T)."""
+def predict_logits(model: Classifier, imu: np.ndarray, n_valid: np.ndarray | None = None,
+                   batch_size: int = 256) -> np.ndarray:
+    """(N, K) logits of ``imu`` (N, C, T), each window read up to its ``n_valid``."""
     model = model.eval()
-    parts = [model(torch.as_tensor(np.asarray(imu[s : s + batch_size], np.float32))).numpy()
-             for s in range(0, len(imu), batch_size)]
+    parts = []
+    for s in range(0, len(imu), batch_size):
+        valid = None if n_valid is None else torch.as_tensor(n_valid[s : s + batch_size])
+        parts.append(model(torch.as_tensor(np.asarray(imu[s : s + batch_size], np.float32)),
+                           valid).numpy())
     return np.concatenate(parts) if parts else np.zeros((0, int(model.head.out_features)))
 
 

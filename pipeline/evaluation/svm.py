@@ -46,6 +46,7 @@ from sklearn.svm import SVC
 from torch import nn
 
 from comodo.pipeline.registry import Registry
+from comodo.pipeline.students.base import encode
 from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import ConfigError
 
@@ -63,20 +64,26 @@ SVM_PROTOCOLS: Registry[Protocol] = Registry("svm protocol")
 
 @torch.inference_mode()
 def encode_windows(encoder: nn.Module, store: ChunkedStore, rows: np.ndarray,
-                   batch_size: int = 256, array: str = "imu") -> np.ndarray:
-    """Features (len(rows), D) of the given rows, read chunk by chunk in row order."""
+                   batch_size: int = 256, array: str = "imu", n_valid: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """Features (len(rows), D) of the given rows, read chunk by chunk in row order;
+    ``n_valid`` (one per window of the store, or None: all samples) is passed on, so the
+    encoder reads each window up to its real samples."""
     encoder = encoder.eval()
     device = next(encoder.parameters()).device
     rows = np.sort(np.asarray(rows, dtype=np.int64))
+    valid_rows = None if n_valid is None else np.asarray(n_valid, np.int64)[rows]
     chunk_of = rows // store.chunk_rows
     parts = []
     for chunk in np.unique(chunk_of):
         sl = store.chunk_slice(int(chunk))
         block = store.read_chunk(int(chunk), [array])[array]
         picked = block[rows[chunk_of == chunk] - sl.start]
+        valid = None if valid_rows is None else valid_rows[chunk_of == chunk]
         for start in range(0, len(picked), batch_size):
             imu = torch.as_tensor(np.asarray(picked[start : start + batch_size], np.float32))
-            parts.append(encoder(imu.to(device)).float().cpu().numpy())
+            n = None if valid is None else torch.as_tensor(valid[start : start + batch_size])
+            parts.append(encode(encoder, imu.to(device), n).float().cpu().numpy())
     if not parts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.concatenate(parts)
@@ -308,8 +315,9 @@ def evaluate_encoder(encoder: nn.Module, windows_store: ChunkedStore, index_df: 
         if not len(rows[name]):
             raise ConfigError(f"no labelled window has split {name!r} in {windows_store.url}; "
                               f"splits present: {sorted(set(split.tolist()))}")
-    train_x = encode_windows(encoder, windows_store, rows[train_split])
-    test_x = encode_windows(encoder, windows_store, rows[test_split])
+    n_valid = index_df["n_valid"].to_numpy() if "n_valid" in index_df.columns else None
+    train_x = encode_windows(encoder, windows_store, rows[train_split], n_valid=n_valid)
+    test_x = encode_windows(encoder, windows_store, rows[test_split], n_valid=n_valid)
     result = svm_protocol(train_x, labels[rows[train_split]], test_x, labels[rows[test_split]],
                           seed, protocol)
     log.info("svm (%s): acc@1 %.3f (C=%g, %d train / %d test windows)", protocol,

@@ -8,7 +8,13 @@ fractions). Kinds:
 - ``distill``: a distill run with the method's ``objective`` and ``seed``, SVM protocol;
 - ``supervised``: the student (or ``student``) + a linear head trained with cross-entropy
   on the train split; the head's Acc@1/3/5 and, with ``svm_on_features``, a second row of
-  the SVM protocol on the encoder's (pre-head) features.
+  the SVM protocol on the encoder's (pre-head) features;
+- ``imu_statistics``: no network, the per-channel statistics of each window's valid IMU
+  (``evaluation.imu_statistics``), SVM protocol;
+- ``teacher_features``: the teacher's own accuracy, the SVM protocol on the stored pooled
+  video features (``features/<teacher>.zarr``): the ceiling a distilled student aims at.
+
+Every encoder is given each window's ``n_valid``, so padding never reaches it as data.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -26,6 +32,7 @@ from torch import nn
 
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.evaluation.fast_svm import fast_svm_protocol
+from comodo.pipeline.evaluation.imu_statistics import imu_statistics
 from comodo.pipeline.evaluation.supervised import (
     SupervisedSettings,
     head_topk,
@@ -34,8 +41,11 @@ from comodo.pipeline.evaluation.supervised import (
 )
 from comodo.pipeline.registry import Registry
 from comodo.pipeline.stages import distill
+from comodo.pipeline.stages.common import DatasetPaths
 from comodo.pipeline.students import StudentSpec, load_encoder
+from comodo.pipeline.students.base import encode
 from comodo.pipeline.training.model import build_initial_encoder
+from comodo.stores.chunked import ChunkedStore
 from comodo.stores.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -55,7 +65,9 @@ class MethodSpec(StageConfig):
     checkpoint: str | None = None  # zero_shot: exported encoder stem
     student: str | None = None  # supervised: registry name (default: the distill student)
     student_options: dict[str, Any] = Field(default_factory=dict)
+    input_norm: Literal["instance", "none"] | None = None  # supervised: default the distill one
     svm_on_features: bool = False  # supervised: add "<name> (SVM)"
+    teacher: str | None = None  # teacher_features: features/<teacher>.zarr (default: distill's)
 
 
 @dataclass(frozen=True)
@@ -75,30 +87,43 @@ class Context:
     test: str = "test"
     protocol: str = "reference"  # SVM protocol
     storage_options: dict[str, Any] = field(default_factory=dict)  # for data_dir
+    n_valid: dict[str, np.ndarray] = field(default_factory=dict)  # split -> (N,) real samples
+    rows: dict[str, np.ndarray] = field(default_factory=dict)  # split -> rows of windows.parquet
+    fold: str = "split"  # "split", or "subject=<S>" leaving subject S out
+    train_subjects: tuple[str, ...] | None = None  # leave-one-subject-out: who trains
 
     @property
     def spec(self) -> StudentSpec:
         _n, channels, samples = self.x[self.train].shape
         cfg = self.distill_cfg
-        return StudentSpec(cfg.student, channels, samples, cfg.reduction, cfg.student_options)
+        return StudentSpec(cfg.student, channels, samples, cfg.reduction, cfg.student_options,
+                           cfg.input_norm)
 
 
 @torch.inference_mode()
-def encode_array(encoder: nn.Module, imu: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """(N, D) features of in-memory windows (N, C, T)."""
+def encode_array(encoder: nn.Module, imu: np.ndarray, n_valid: np.ndarray | None = None,
+                 batch_size: int = 256) -> np.ndarray:
+    """(N, D) features of in-memory windows (N, C, T), each read up to its ``n_valid``."""
     encoder = encoder.eval()
-    parts = [encoder(torch.as_tensor(np.asarray(imu[s : s + batch_size], np.float32))).numpy()
-             for s in range(0, len(imu), batch_size)]
+    parts = []
+    for s in range(0, len(imu), batch_size):
+        valid = None if n_valid is None else torch.as_tensor(n_valid[s : s + batch_size])
+        parts.append(encode(encoder, torch.as_tensor(np.asarray(imu[s : s + batch_size],
+                                                                np.float32)), valid).numpy())
     return np.concatenate(parts)
+
+
+def svm_on(train_x: np.ndarray, test_x: np.ndarray, ctx: Context, seed: int) -> Scores:
+    out = fast_svm_protocol(train_x, ctx.y[ctx.train], test_x, ctx.y[ctx.test], seed, ctx.n_jobs,
+                            ctx.protocol)
+    return {k: None if out[k] is None else float(out[k])  # cv_acc: None without a grid
+            for k in ("acc@1", "acc@3", "acc@5", "cv_acc", "best_C")}
 
 
 def svm_scores(encoder: nn.Module, ctx: Context, seed: int) -> Scores:
     tr, te = ctx.train, ctx.test
-    out = fast_svm_protocol(encode_array(encoder, ctx.x[tr]), ctx.y[tr],
-                            encode_array(encoder, ctx.x[te]), ctx.y[te], seed, ctx.n_jobs,
-                            ctx.protocol)
-    return {k: None if out[k] is None else float(out[k])  # cv_acc: None without a grid
-            for k in ("acc@1", "acc@3", "acc@5", "cv_acc", "best_C")}
+    return svm_on(encode_array(encoder, ctx.x[tr], ctx.n_valid.get(tr)),
+                  encode_array(encoder, ctx.x[te], ctx.n_valid.get(te)), ctx, seed)
 
 
 @METHODS.register("random_init")
@@ -118,7 +143,8 @@ def zero_shot(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
 
 
 def distill_run_dir(ctx: Context, method: MethodSpec, seed: int) -> Path:
-    return ctx.runs_dir / ctx.dataset / "benchmark" / f"{method.objective}-seed{seed}"
+    fold = "" if ctx.fold == "split" else f"-{ctx.fold.replace('=', '')}"
+    return ctx.runs_dir / ctx.dataset / "benchmark" / f"{method.objective}-seed{seed}{fold}"
 
 
 @METHODS.register("distill")
@@ -128,6 +154,8 @@ def distilled(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
         raise ConfigError(f"benchmark method {method.name!r} (distill) needs objective")
     values = {**ctx.distill_cfg.model_dump(), **method.distill,
               "objective": method.objective, "seed": seed}
+    if ctx.train_subjects is not None:  # leave one subject out: distil on the others only
+        values["train_subjects"] = list(ctx.train_subjects)
     cfg = distill.DistillConfig.model_validate(values)
     out_dir = distill_run_dir(ctx, method, seed)
     distill.run(cfg, ctx.data_dir, ctx.dataset, out_dir, storage_options=ctx.storage_options)
@@ -139,11 +167,37 @@ def distilled(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
 def supervised(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
     """Student + linear head trained with labels: head Acc@k (+ SVM on its features)."""
     base = ctx.spec
+    norm = method.input_norm or base.input_norm
     spec = (StudentSpec(method.student, base.n_channels, base.n_samples, None,
-                        method.student_options) if method.student else base)
-    model = train_supervised(spec, ctx.x[ctx.train], ctx.y[ctx.train], ctx.n_classes,
-                             ctx.supervised, seed)
-    rows = {method.name: head_topk(predict_logits(model, ctx.x[ctx.test]), ctx.y[ctx.test])}
+                        method.student_options, norm) if method.student
+            else StudentSpec(base.name, base.n_channels, base.n_samples, base.reduction,
+                             base.options, norm))
+    tr, te = ctx.train, ctx.test
+    model = train_supervised(spec, ctx.x[tr], ctx.y[tr], ctx.n_classes, ctx.supervised, seed,
+                             ctx.n_valid.get(tr))
+    rows = {method.name: head_topk(predict_logits(model, ctx.x[te], ctx.n_valid.get(te)),
+                                   ctx.y[te])}
     if method.svm_on_features:
         rows[f"{method.name} (SVM)"] = svm_scores(model.encoder, ctx, seed)
     return rows
+
+
+@METHODS.register("imu_statistics")
+def statistics(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
+    """Per-channel statistics of the valid IMU samples (no network), SVM protocol."""
+    tr, te = ctx.train, ctx.test
+    return {method.name: svm_on(imu_statistics(ctx.x[tr], ctx.n_valid.get(tr)),
+                                imu_statistics(ctx.x[te], ctx.n_valid.get(te)), ctx, seed)}
+
+
+@METHODS.register("teacher_features")
+def teacher_features(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
+    """The teacher's own accuracy: SVM protocol on the stored pooled video features."""
+    key = method.teacher or ctx.distill_cfg.teacher
+    paths = DatasetPaths(ctx.data_dir, ctx.dataset, ctx.storage_options)
+    store = ChunkedStore.open(paths.features(key), expect={"stage": "features"},
+                              storage_options=ctx.storage_options)
+    store.require_complete()
+    pooled = np.asarray(store.array("pooled")[:], np.float32)  # (N_all, D)
+    tr, te = ctx.train, ctx.test
+    return {method.name: svm_on(pooled[ctx.rows[tr]], pooled[ctx.rows[te]], ctx, seed)}

@@ -60,6 +60,8 @@ class DistillConfig(StageConfig):
     student: str = "cnn1d"
     student_options: dict[str, Any] = Field(default_factory=dict)
     reduction: Literal["concat", "mean"] | None = None  # None: the student's own default
+    # what the student reads: each window standardised per channel ("instance") or as stored
+    input_norm: Literal["instance", "none"] = "instance"
     objective: str = "comodo"
     teacher: str = "timesformer"  # features/<teacher>.zarr
     teacher_array: str = "pooled"
@@ -87,6 +89,8 @@ class DistillConfig(StageConfig):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     train_split: str = "train"
     val_split: str = "val"
+    # set (leave-one-subject-out): train on these subjects' windows, whatever their split
+    train_subjects: list[str] | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -132,13 +136,17 @@ def train_data(cfg: DistillConfig, index: pl.DataFrame, windows: ChunkedStore,
     if "valid" in features.names:  # rejected windows of the features stage
         usable = np.asarray(features.read("valid"), dtype=bool)
     train_keep = usable & (split == cfg.train_split)
+    if cfg.train_subjects is not None:
+        subject = index["subject"].cast(pl.String).to_numpy()
+        train_keep = usable & np.isin(subject, [str(s) for s in cfg.train_subjects])
     if not train_keep.any():
         raise ConfigError(f"no usable window has split {cfg.train_split!r} in {windows.url}; "
                           f"splits present: {sorted(set(split.tolist()))}")
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
     source = PairSource(windows.url, features.url, "imu", cfg.teacher_array, storage_options or {})
+    n_valid = index["n_valid"].to_numpy().astype(np.int64) if "n_valid" in index.columns else None
     return TrainData(source, load_rows(windows, "imu"), train_keep,
-                     usable & (split == cfg.val_split), labels)
+                     usable & (split == cfg.val_split), labels, n_valid)
 
 
 def check_config(cfg: DistillConfig) -> None:
@@ -159,7 +167,8 @@ def run(cfg: DistillConfig, data_dir: str | PathLike[str], dataset: str, out_dir
     index, windows, features = open_inputs(cfg, data_dir, dataset, storage_options)
     data = train_data(cfg, index, windows, features, storage_options)
     _rows, n_channels, n_samples = windows.array("imu").shape
-    spec = StudentSpec(cfg.student, n_channels, n_samples, cfg.reduction, cfg.student_options)
+    spec = StudentSpec(cfg.student, n_channels, n_samples, cfg.reduction, cfg.student_options,
+                       cfg.input_norm)
     heads = head_settings(cfg, int(features.array(cfg.teacher_array).shape[1]))
     model = build_model(spec, heads, cfg.seed)
     lineage = {"windows": windows.provenance.to_dict(), "features": features.provenance.to_dict()}

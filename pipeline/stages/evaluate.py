@@ -9,6 +9,12 @@ features of the train and test splits:
 - a linear probe and a k-NN probe (accuracy);
 - macro-F1, per-class accuracy and the confusion matrix of the SVM's top-1 predictions.
 
+``folds: subject`` judges by leave-one-subject-out instead of the dataset's split: one fold
+per subject (``evaluation.folds``), the scores are the mean over folds (``std@k`` across
+folds, ``per_fold`` each fold's), the confusion and per-class accuracy pool every fold's
+test predictions (each labelled window is tested once). The encoder itself is not retrained
+per fold: a run distilled on the train split saw the other subjects' IMU without labels.
+
 Writes ``metrics/<ds>/evaluate.json`` in the report schema (``pipeline.report.schema``: one
 row per encoder) and ``metrics/<ds>/features/<variant>.npz`` (``x`` test features (N, D),
 ``y`` labels, ``pred`` SVM predictions, ``classes`` names) for the embedding maps, with
@@ -31,6 +37,7 @@ from torch import nn
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.evaluation import probes
 from comodo.pipeline.evaluation.fast_svm import fast_svm_protocol
+from comodo.pipeline.evaluation.folds import Fold, make_folds
 from comodo.pipeline.evaluation.svm import encode_windows
 from comodo.pipeline.stages.common import DatasetPaths
 from comodo.pipeline.stages.distill import latest_run
@@ -50,6 +57,7 @@ class EvaluateConfig(StageConfig):
     method: str | None = None  # table row name; default "<student> <objective>"
     train_split: str = "train"
     test_split: str = "test"
+    folds: Literal["split", "subject"] = "split"  # subject: leave one subject out
     seed: int = 0  # the distill run's seed: random-init baseline, SVM Platt seed and folds
     protocol: Literal["reference", "comodo"] = "reference"  # SVM protocol (evaluation.svm)
     random_init_baseline: bool = True
@@ -86,29 +94,51 @@ def open_windows(data_dir: str | PathLike[str], dataset: str,
     return index, store, classes
 
 
+def fold_scores(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray,
+                cfg: EvaluateConfig) -> dict[str, Any]:
+    """SVM protocol, linear and k-NN probes of one fold."""
+    svm = fast_svm_protocol(x_tr, y_tr, x_te, y_te, cfg.seed, cfg.n_jobs, cfg.protocol)
+    linear = probes.linear_probe(x_tr, y_tr, x_te, y_te, seed=cfg.seed)
+    knn = probes.knn_probe(x_tr, y_tr, x_te, y_te, k=cfg.knn_k)
+    return {"acc@1": svm["acc@1"], "acc@3": svm["acc@3"], "acc@5": svm["acc@5"],
+            "best_C": svm["best_C"], "cv_acc": svm["cv_acc"], "linear_acc": linear.accuracy,
+            "linear_macro_f1": linear.macro_f1, "knn_acc": knn.accuracy,
+            "n_train": svm["n_train"], "n_test": svm["n_test"], "pred": svm["pred"]}
+
+
 def score_encoder(encoder: nn.Module, store: ChunkedStore, labels: np.ndarray,
-                  rows: dict[str, np.ndarray], cfg: EvaluateConfig, n_classes: int
-                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Every score of one encoder, and its test features/predictions for the maps."""
-    x = {s: encode_windows(encoder, store, r, cfg.batch_size) for s, r in rows.items()}
-    y = {s: labels[np.sort(r)] for s, r in rows.items()}
-    tr, te = cfg.train_split, cfg.test_split
-    svm = fast_svm_protocol(x[tr], y[tr], x[te], y[te], cfg.seed, cfg.n_jobs, cfg.protocol)
-    linear = probes.linear_probe(x[tr], y[tr], x[te], y[te], seed=cfg.seed)
-    knn = probes.knn_probe(x[tr], y[tr], x[te], y[te], k=cfg.knn_k)
-    pred = np.asarray(svm["pred"], dtype=np.int64)
-    per_class = probes.per_class_accuracy(y[te], pred, n_classes)
-    scores = {
-        "acc@1": svm["acc@1"], "acc@3": svm["acc@3"], "acc@5": svm["acc@5"],
-        "std@1": None, "best_C": svm["best_C"], "cv_acc": svm["cv_acc"],
-        "macro_f1": probes.macro_f1(y[te], pred), "linear_acc": linear.accuracy,
-        "linear_macro_f1": linear.macro_f1, "knn_acc": knn.accuracy, "knn_k": cfg.knn_k,
+                  n_valid: np.ndarray | None, folds: list[Fold], cfg: EvaluateConfig,
+                  n_classes: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every score of one encoder over ``folds``, and its test features/predictions."""
+    rows = np.unique(np.concatenate([np.concatenate([f.train, f.test]) for f in folds]))
+    x_all = encode_windows(encoder, store, rows, cfg.batch_size, n_valid=n_valid)  # (N, D)
+
+    def at(fold_rows: np.ndarray) -> np.ndarray:  # rows of windows.parquet -> rows of x_all
+        return np.searchsorted(rows, fold_rows)
+
+    per_fold = [fold_scores(x_all[at(f.train)], labels[f.train], x_all[at(f.test)],
+                            labels[f.test], cfg) for f in folds]
+    y_te = np.concatenate([labels[f.test] for f in folds])
+    x_te = np.concatenate([x_all[at(f.test)] for f in folds])
+    pred = np.concatenate([np.asarray(s.pop("pred"), dtype=np.int64) for s in per_fold])
+    scores: dict[str, Any] = {  # None (cv_acc without a grid) stays None
+        k: None if any(s[k] is None for s in per_fold) else float(np.mean([s[k] for s in per_fold]))
+        for k in per_fold[0]}
+    for k in (1, 3, 5):
+        scores[f"std@{k}"] = float(np.std([s[f"acc@{k}"] for s in per_fold])) if len(folds) > 1 else None
+    if len(folds) > 1:
+        scores["per_fold"] = [{"fold": f.name, **s} for f, s in zip(folds, per_fold, strict=True)]
+        scores["n_folds"] = len(folds)
+    per_class = probes.per_class_accuracy(y_te, pred, n_classes)
+    scores.update({
+        "macro_f1": probes.macro_f1(y_te, pred), "knn_k": cfg.knn_k,
         "per_class_acc": [None if np.isnan(v) else float(v) for v in per_class],
-        "confusion": probes.confusion(y[te], pred, n_classes).tolist(),
-        "n_train": svm["n_train"], "n_test": svm["n_test"], "feature_dim": int(x[te].shape[1]),
+        "confusion": probes.confusion(y_te, pred, n_classes).tolist(),
+        "n_train": int(sum(len(f.train) for f in folds)) // len(folds),
+        "n_test": int(len(y_te)), "feature_dim": int(x_te.shape[1]),
         "svm_protocol": cfg.protocol,
-    }
-    return scores, {"x": x[te].astype(np.float32), "y": y[te], "pred": pred}
+    })
+    return scores, {"x": x_te.astype(np.float32), "y": y_te, "pred": pred}
 
 
 def run(cfg: EvaluateConfig, data_dir: str | PathLike[str], dataset: str,
@@ -121,7 +151,8 @@ def run(cfg: EvaluateConfig, data_dir: str | PathLike[str], dataset: str,
     encoder, meta = load_encoder(run_dir / "encoder")
     index, store, classes = open_windows(data_dir, dataset, storage_options)
     labels = index["label_id"].fill_null(-1).to_numpy().astype(np.int64)
-    rows = {s: split_rows(index, s, store.url) for s in (cfg.train_split, cfg.test_split)}
+    folds = make_folds(index, cfg.folds, cfg.train_split, cfg.test_split, store.url)
+    n_valid = index["n_valid"].to_numpy() if "n_valid" in index.columns else None
     spec = StudentSpec.from_dict(meta["spec"])
     method = cfg.method or f"{spec.name} {meta.get('objective', 'distilled')}"
     encoders: dict[str, nn.Module] = {"distilled": encoder}
@@ -131,12 +162,12 @@ def run(cfg: EvaluateConfig, data_dir: str | PathLike[str], dataset: str,
     (out_dir / "features").mkdir(parents=True, exist_ok=True)
     result_rows = []
     for variant, model in encoders.items():
-        scores, arrays = score_encoder(model, store, labels, rows, cfg, len(classes))
+        scores, arrays = score_encoder(model, store, labels, n_valid, folds, cfg, len(classes))
         np.savez_compressed(out_dir / "features" / f"{variant}.npz", classes=np.asarray(classes),
                             **arrays)
         name = method if variant == "distilled" else f"{spec.name} random init"
         result_rows.append({"method": name, "dataset": dataset, "variant": variant,
-                            "run": run_name, **scores})
+                            "run": run_name, "folds": cfg.folds, **scores})
         log.info("evaluate %s %s: acc@1 %.3f, linear %.3f, knn %.3f", dataset, variant,
                  scores["acc@1"], scores["linear_acc"], scores["knn_acc"])
     record = {"dataset": dataset, "run": str(run_dir), "classes": classes,

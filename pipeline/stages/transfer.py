@@ -23,7 +23,7 @@ from pydantic import Field
 
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.evaluation.fast_svm import fast_svm_protocol
-from comodo.pipeline.evaluation.harmonise import harmonise_windows
+from comodo.pipeline.evaluation.harmonise import harmonise_windows, harmonised_valid
 from comodo.pipeline.stages.benchmark import aggregate
 from comodo.pipeline.stages.benchmark_methods import encode_array
 from comodo.pipeline.stages.common import DatasetPaths
@@ -102,7 +102,8 @@ def score_run(encoder: Any, spec: StudentSpec, rate: float, cfg: TransferConfig,
     x, y = {}, {}
     for split, (imu, n_valid, labels) in splits.items():
         windows = harmonise_windows(imu, n_valid, rate_b, rate, spec.n_channels, spec.n_samples)
-        x[split], y[split] = encode_array(encoder, windows), labels
+        valid = harmonised_valid(n_valid, imu.shape[-1], rate_b, rate, spec.n_samples)
+        x[split], y[split] = encode_array(encoder, windows, valid), labels
     tr, te = cfg.train_split, cfg.test_split
     out = fast_svm_protocol(x[tr], y[tr], x[te], y[te], seed, cfg.n_jobs, cfg.protocol)
     return {k: float(out[k]) for k in ("acc@1", "acc@3", "acc@5")}

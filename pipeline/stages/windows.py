@@ -4,9 +4,12 @@
 segment that the video covers, on the canonical clock (pairing by timestamp, never by array
 index); the partial last window is dropped and counted, with every other sample left out,
 per recording in ``rejects/windows_samples.parquet`` (``pipeline.sample_accounting``).
-``whole`` mode keeps one window per recording (e.g. one UTD-MHAD trial): the whole IMU
-segment, zero-padded or cut to ``whole_length`` samples, paired with the whole video
-(trial-span alignment); ``n_valid`` says how many samples are real.
+``whole`` mode keeps one window per recording (e.g. one UTD-MHAD trial) paired with the
+whole video (trial-span alignment), on one of two time bases (``time_base``): ``stretch``
+(default) resamples the whole IMU segment to ``whole_length`` samples, so the IMU and the
+video frames cover the same span of the trial; ``pad`` keeps the IMU rate, zero-padded or
+cut to ``whole_length`` samples, and ``n_valid`` says how many samples are real (consumers
+read only those).
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from comodo.pipeline.config import StageConfig
 from comodo.pipeline.parallel import chunk_groups, map_parallel, map_threads
 from comodo.pipeline.sample_accounting import REASONS, account_samples
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
-from comodo.pipeline.windowing import WINDOWS_SCHEMA, cut_tiles, cut_whole, drop_small_classes
+from comodo.pipeline.windowing import (
+    WINDOWS_SCHEMA,
+    cut_tiles,
+    cut_whole,
+    drop_small_classes,
+    stretch_windows,
+)
 from comodo.stores.chunked import ArraySpec, ChunkedStore
 from comodo.stores.errors import InputDataError
 from comodo.stores.index import read_table, write_table
@@ -38,6 +47,10 @@ class WindowsConfig(StageConfig):
     mode: Literal["tile", "whole"] = "tile"
     window_s: float = Field(5.0, gt=0)  # seconds per window (tile mode)
     whole_length: int | None = Field(None, ge=1)  # samples per window in whole mode; None: longest recording
+    # whole mode: "stretch" = each trial's IMU resampled to whole_length samples over the
+    # trial's span (the span the video frames are sampled over); "pad" = the IMU rate kept,
+    # zero-padded to whole_length (n_valid real samples). Tile mode ignores it.
+    time_base: Literal["stretch", "pad"] = "stretch"
     min_windows_per_class: int = Field(0, ge=0)
     # keep only these IMU channels, in this order (e.g. [acc_x, acc_y, acc_z] to pair with an
     # accelerometer-only dataset); None: all of imu.zarr's channels
@@ -64,7 +77,7 @@ def run(cfg: WindowsConfig, data_dir: str | PathLike[str], dataset: str,
         cut, rejects = cut_tiles(recs, segs, cfg.window_s, n_per)
     else:
         n_per = cfg.whole_length or int(segs["n_samples"].max())
-        cut, rejects = cut_whole(recs, segs, n_per)
+        cut, rejects = cut_whole(recs, segs, n_per, cfg.time_base)
     in_recordings = len(recs)
     kept_recordings = cut["recording_id"].n_unique()
     rows, class_rejects = drop_small_classes(cut, cfg.min_windows_per_class)
@@ -109,18 +122,21 @@ def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, row
     prov = Provenance("windows", config_hash(output_config(cfg)), hash_file(paths.imu_index, **paths.options),
                       details={"imu_config_hash": imu.provenance.config_hash, "rate_hz": rate,
                                "window_s": cfg.window_s, "mode": cfg.mode, "channels": channels,
+                               "time_base": cfg.time_base if cfg.mode == "whole" else "tile",
                                "units": units})
     store = ChunkedStore.create(  # a store smaller than one chunk is one chunk of its size, not padded
         paths.windows_store, len(rows), min(cfg.chunk_rows, len(rows)),
         {"imu": ArraySpec((len(channels), n_per), "float32", cfg.codec)}, prov,
         index="../windows.parquet",
         attrs={"channels": channels, "units": units, "rate_hz": rate,
+               "time_base": cfg.time_base if cfg.mode == "whole" else "tile",
                "window_s": cfg.window_s if cfg.mode == "tile" else n_per / rate, "classes": classes},
         storage_options=paths.options,
     )
-    spans = list(zip(rows["sample_start"].to_list(), rows["n_valid"].to_list()))
+    spans = list(zip(rows["sample_start"].to_list(), rows["n_source"].to_list()))
+    stretch = cfg.mode == "whole" and cfg.time_base == "stretch"
     jobs = [_ChunksJob(paths.windows_store, paths.imu_store, paths.options, len(all_channels), n_per,
-                       {c: spans[store.chunk_slice(c)] for c in group}, keep)
+                       {c: spans[store.chunk_slice(c)] for c in group}, keep, stretch)
             for group in chunk_groups(store.pending_chunks(), cfg.workers)]
     if cfg.scheduler is None:  # reads, copies and writes: threads, no process to start
         map_threads(_write_chunks, jobs, cfg.workers, desc="windows", unit="job")
@@ -130,7 +146,8 @@ def _write_store(cfg: WindowsConfig, paths: DatasetPaths, imu: ChunkedStore, row
 
 @dataclass(frozen=True)
 class _ChunksJob:
-    """Some chunks of windows.zarr: for each, its windows' (sample_start, n_valid) in imu.zarr."""
+    """Some chunks of windows.zarr: for each, its windows' (sample_start, n_source) in imu.zarr;
+    ``stretch``: each window's n_source samples are resampled to n_per, else zero-padded."""
 
     windows_url: str
     imu_url: str
@@ -139,6 +156,7 @@ class _ChunksJob:
     n_per: int
     chunks: dict[int, list[tuple[int, int]]]
     keep: tuple[int, ...] | None = None  # the imu.zarr channels written, in order; None: all
+    stretch: bool = False
 
 
 def _write_chunks(job: _ChunksJob) -> None:
@@ -160,6 +178,9 @@ def _write_chunks(job: _ChunksJob) -> None:
             # k..k+n: n windows of n_valid samples back to back from ``start``
             span = rows[start - lo : start - lo + n * n_valid].reshape(n, n_valid, job.n_channels)
             span = span if job.keep is None else span[:, :, job.keep]
+            if job.stretch:  # whole mode, one time base: the trial resampled to n_per samples
+                block[k : k + n] = stretch_windows(span, job.n_per)
+                continue
             block[k : k + n, :, :n_valid] = span.transpose(0, 2, 1)
             block[k : k + n, :, n_valid:] = 0.0  # zero padding (whole mode)
         store.write_chunk(chunk, {"imu": block})

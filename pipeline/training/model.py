@@ -16,6 +16,7 @@ from torch import nn
 from comodo.pipeline.heads import LearnedTemperature, TeacherProjector, student_projector
 from comodo.pipeline.queue import EmbeddingQueue
 from comodo.pipeline.students import StudentSpec, build_student
+from comodo.pipeline.students.base import encode
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,11 @@ class DistillModel(nn.Module):
         with torch.autocast(feat_teacher.device.type, enabled=False):  # anchors stay float32
             return F.normalize(self.teacher_projector(feat_teacher.float()), dim=1)  # (B, D_z)
 
-    def forward(self, imu: torch.Tensor, feat_teacher: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, imu: torch.Tensor, feat_teacher: torch.Tensor,
+                n_valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         _batch, _channels, _samples = imu.shape  # (B, C, T)
         z_teacher = self.embed_teacher(feat_teacher)  # (B, D_z)
-        z_student = self.projector(self.student(imu))  # (B, D_z)
+        z_student = self.projector(encode(self.student, imu, n_valid))  # (B, D_z)
         return z_student, z_teacher
 
 

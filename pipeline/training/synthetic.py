@@ -51,7 +51,7 @@ def write_paired_stores(
     labels = rng.integers(0, n_classes, n_windows)
     split = rng.choice(["train", "val", "test"], size=n_windows, p=list(splits))
     root.mkdir(parents=True, exist_ok=True)
-    write_table(_index(labels, split, n_classes), str(root / "windows.parquet"))
+    write_table(_index(labels, split, n_classes, n_samples), str(root / "windows.parquet"))
     windows, features = _create_stores(root, n_windows, chunk_rows, (n_channels, n_samples),
                                        teacher_dim, n_classes, teacher_key, seed,
                                        valid_fraction is not None)
@@ -107,7 +107,7 @@ def _hidden_class_imu(rng: np.random.Generator, class_freq: np.ndarray, n_channe
     return (tone + walk + offset + noise).astype(np.float32)
 
 
-def _index(labels: np.ndarray, split: np.ndarray, n_classes: int) -> pl.DataFrame:
+def _index(labels: np.ndarray, split: np.ndarray, n_classes: int, n_samples: int) -> pl.DataFrame:
     n = len(labels)
     names = [f"class{k}" for k in range(n_classes)]
     columns = {
@@ -123,6 +123,6 @@ def _index(labels: np.ndarray, split: np.ndarray, n_classes: int) -> pl.DataFram
         "video_end_s": np.full(n, 5.0),
         "imu_start_s": np.zeros(n),
         "imu_end_s": np.full(n, 5.0),
-        "n_valid": np.full(n, 0),
+        "n_valid": np.full(n, n_samples),  # every sample is real
     }
     return pl.DataFrame(columns, schema=WINDOWS_SCHEMA)

@@ -35,7 +35,7 @@ from comodo.pipeline.training.loader import (
     plan_epoch,
 )
 from comodo.pipeline.training.model import DistillModel
-from comodo.pipeline.training.validation import class_anchors, validate
+from comodo.pipeline.training.validation import batch_valid, class_anchors, validate
 from comodo.stores.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class TrainData:
     train_keep: np.ndarray
     val_keep: np.ndarray
     labels: np.ndarray
+    n_valid: np.ndarray | None = None  # (N,) real samples of each window; None: all of them
 
 
 class Trainer:
@@ -210,8 +211,9 @@ class Trainer:
         local = self.env.rank_slice(n_global)
         imu = batch.imu[local].to(self.device, non_blocking=True)
         feat_teacher = batch.feat_teacher[local].to(self.device, non_blocking=True)
+        n_valid = batch_valid(self.data.n_valid, batch.rows[local], self.device)
         with _autocast(self.device):
-            z_student, z_teacher = self.ddp(imu, feat_teacher)
+            z_student, z_teacher = self.ddp(imu, feat_teacher, n_valid)
         z_teacher_all = self.env.all_gather(z_teacher, n_global)  # (B_global, D_z)
         others = torch.cat([z_teacher_all[: local.start], z_teacher_all[local.stop :]])
         anchors = torch.cat([self.model.queue.features(), others])  # queue + other ranks' rows
@@ -245,7 +247,8 @@ class Trainer:
                                 self.s.batch_size, self.s.seed, 0, self.s.buffer_chunks,
                                 shuffle=False)
             row.update(validate(self.model, val, self.data.labels, anchors, class_ids,
-                                self.objective, self.objective_kwargs, self.device))
+                                self.objective, self.objective_kwargs, self.device,
+                                self.data.n_valid))
         self.env.barrier()
         self.history.append(row)
         self.epoch, self.batch = self.epoch + 1, 0

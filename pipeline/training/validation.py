@@ -47,10 +47,17 @@ def class_anchors(model: DistillModel, source: PairSource, keep: np.ndarray, lab
     return F.normalize(anchors, dim=1), class_ids
 
 
+def batch_valid(n_valid: np.ndarray | None, rows: np.ndarray, device: torch.device
+                ) -> torch.Tensor | None:
+    """(B,) real samples of the batch's windows (store ``rows``), or None (all of them)."""
+    return None if n_valid is None else torch.as_tensor(n_valid[rows], device=device)
+
+
 @torch.no_grad()
 def validate(model: DistillModel, batches: Iterable[Batch], labels: np.ndarray,
              anchors: torch.Tensor, class_ids: np.ndarray, objective: Callable[..., torch.Tensor],
-             objective_kwargs: dict[str, Any], device: torch.device) -> dict[str, float | None]:
+             objective_kwargs: dict[str, Any], device: torch.device,
+             n_valid: np.ndarray | None = None) -> dict[str, float | None]:
     """Mean val loss (queue as it is, nothing enqueued) and teacher-anchor accuracy."""
     was_training = model.training
     model.eval()
@@ -58,7 +65,8 @@ def validate(model: DistillModel, batches: Iterable[Batch], labels: np.ndarray,
     lookup = {int(k): i for i, k in enumerate(class_ids)}
     for batch in batches:
         imu = batch.imu.to(device, non_blocking=True)
-        z_student, z_teacher = model(imu, batch.feat_teacher.to(device))
+        z_student, z_teacher = model(imu, batch.feat_teacher.to(device),
+                                     batch_valid(n_valid, batch.rows, device))
         kwargs = dict(objective_kwargs)
         if "temperature" in kwargs and model.temperature is not None:
             kwargs["temperature"] = model.temperature()

@@ -115,3 +115,22 @@ def test_evaluate_command_prints_scores_and_exits_1_on_a_missing_run(tmp_path, m
     assert done.exit_code == 0, done.output
     assert "cnn1d comodo: acc@1" in done.output and "cnn1d random init" in done.output
     assert (tmp_path / "metrics/toy/evaluate.json").is_file()
+
+
+def test_leave_one_subject_out_tests_every_window_once_and_keeps_each_fold(tmp_path):
+    make_windows(tmp_path / "data")
+    paths = DatasetPaths(tmp_path / "data", "toy")
+    index = pl.read_parquet(paths.windows_index)
+    index.with_columns(subject=pl.Series([f"{1 + i % 4}" for i in range(len(index))])
+                       ).write_parquet(paths.windows_index)
+    export_run(tmp_path / "runs")
+    record = run(EvaluateConfig(run="default", knn_k=5, folds="subject", random_init_baseline=False),
+                 tmp_path / "data", "toy", tmp_path / "runs", tmp_path / "metrics")
+    (row,) = record["rows"]
+    assert row["folds"] == "subject" and row["n_folds"] == 4
+    assert [f["fold"] for f in row["per_fold"]] == [f"subject={k}" for k in (1, 2, 3, 4)]
+    assert all(f["n_test"] == 18 and f["n_train"] == 54 for f in row["per_fold"])
+    assert row["n_test"] == 72 and np.sum(row["confusion"]) == 72  # every window tested once
+    accs = [f["acc@1"] for f in row["per_fold"]]
+    assert row["acc@1"] == pytest.approx(np.mean(accs))
+    assert row["std@1"] == pytest.approx(np.std(accs))

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+import polars as pl
 import pytest
 
 from comodo.pipeline.report.build import ReportConfig
@@ -63,3 +65,30 @@ def test_unknown_method_kind_fails_before_training(data_dir, tmp_path):
     with pytest.raises(UnknownNameError, match="random_init"):
         run(cfg, distill_cfg(), data_dir, "ds", tmp_path / "runs", tmp_path / "metrics")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_leave_one_subject_out_runs_one_fold_per_subject_and_keeps_each_fold(tmp_path):
+    write_paired_stores(tmp_path / "data/ds", 60, n_channels=2, n_samples=32, teacher_dim=8, n_classes=3,
+          chunk_rows=16, teacher_key="t", kind="hidden_class")
+    index_path = tmp_path / "data/ds/windows.parquet"
+    index = pl.read_parquet(index_path)
+    index.with_columns(subject=pl.Series([f"{1 + i % 3}" for i in range(len(index))])
+                       ).write_parquet(index_path)
+    methods = [MethodSpec(name="stats", kind="imu_statistics"),
+               MethodSpec(name="teacher", kind="teacher_features"),
+               MethodSpec(name="COMODO", kind="distill", objective="comodo")]
+    cfg = BenchmarkConfig(seeds=[0, 1], methods=methods, folds="subject")
+    record = run(cfg, distill_cfg(), tmp_path / "data", "ds", tmp_path / "runs", tmp_path / "m")
+    assert record["n_test"] == [20, 20, 20] and record["n_train"] == [40, 40, 40]
+    for row in record["rows"]:
+        folds = row["per_fold"]
+        assert [f["fold"] for f in folds] == ["subject=1", "subject=2", "subject=3"]
+        assert all(len(f["per_seed"]) == 2 for f in folds)
+        means = [f["acc@1"] for f in folds]
+        assert row["acc@1"] == pytest.approx(sum(means) / 3)
+        assert row["std@1"] == pytest.approx(float(np.std(means)))
+    teacher = next(r for r in record["rows"] if r["method"] == "teacher")
+    assert teacher["acc@1"] > 0.9  # hidden_class: the teacher's features carry the class
+    runs = sorted(p.name for p in (tmp_path / "runs/ds/benchmark").iterdir())
+    assert runs == [f"comodo-seed{s}-subject{k}" for s in (0, 1) for k in (1, 2, 3)]

@@ -122,8 +122,8 @@ def test_small_classes_are_dropped_and_counted(tmp_path):
 
 def test_whole_mode_keeps_one_padded_window_per_recording(tmp_path):
     make_dataset(tmp_path / "raw", RECS, video_s=3.0)
-    _run_all(tmp_path / "raw", tmp_path / "data", win_cfg=windows.WindowsConfig(mode="whole",
-                                                                                whole_length=800))
+    _run_all(tmp_path / "raw", tmp_path / "data", win_cfg=windows.WindowsConfig(
+        mode="whole", whole_length=800, time_base="pad"))
     index = pl.read_parquet(tmp_path / "data/tiny/windows.parquet")
     assert len(index) == 3
     assert index["n_valid"].to_list() == [599, 599, 599]
@@ -173,7 +173,8 @@ def test_every_window_holds_its_own_samples(tmp_path, mode):
     frame = pl.read_csv(csv)
     frame.filter((pl.col("canonical_timestamp_ms") < 6000) | (pl.col("canonical_timestamp_ms") > 7000)
                  ).write_csv(csv)
-    cfg = windows.WindowsConfig(mode=mode, chunk_rows=3, workers=2, whole_length=2500)
+    cfg = windows.WindowsConfig(mode=mode, chunk_rows=3, workers=2, whole_length=2500,
+                                time_base="pad")
     _run_all(tmp_path / "raw", tmp_path / "data", imu_cfg=imu.ImuConfig(workers=1, chunk_rows=1500),
              win_cfg=cfg)
     got = ChunkedStore.open(str(tmp_path / "data/tiny/windows.zarr")).array("imu")[:]
