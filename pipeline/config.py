@@ -26,7 +26,7 @@ DEFAULT_PARAMS = "params.yaml"
 
 # every params.yaml section a stage reads; a dataset entry may override the stage ones
 STAGE_SECTIONS = ("synth", "ingest", "imu", "windows", "features", "distill", "evaluate", "uma",
-                  "benchmark", "transfer", "sweep", "report")
+                  "benchmark", "transfer", "sweep", "report", "export", "fewshot")
 OVERRIDABLE = ("ingest", "imu", "windows", "features", "distill", "evaluate", "uma", "benchmark",
                "sweep")  # the sections a stage reads for one dataset (``--dataset``)
 TOP_LEVEL_KEYS = ("data_dir", "storage_options", "runs_dir", "datasets", *STAGE_SECTIONS)

@@ -37,6 +37,7 @@ from comodo.pipeline.export.bundle import (
 )
 from comodo.pipeline.export.fit import CLASSIFIERS, Features, Fitted
 from comodo.pipeline.stages.common import DatasetPaths, output_config
+from comodo.pipeline.stages.distill import latest_run
 from comodo.pipeline.stages.evaluate import EvaluateConfig, open_windows, split_rows
 from comodo.pipeline.stages.imu import ImuConfig
 from comodo.pipeline.students import StudentSpec, count_parameters, load_encoder
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 
 
 class ExportConfig(StageConfig):
-    run: str | None = None  # runs/<ds>/<run>/; None: the evaluate section's run
+    run: str | None = None  # runs/<ds>/<run>/; None: evaluate's run, else the latest distill run
     format: Literal["onnx"] = "onnx"
     quantize: Literal["none", "int8"] = "none"
     classifier: str = "svm"  # a name in export.fit.CLASSIFIERS: svm | linear
@@ -122,7 +123,7 @@ def run(cfg: ExportConfig, eval_cfg: EvaluateConfig, source: Source, data_dir: P
         runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics"),
         out_root: Path = Path("exports")) -> dict[str, Any]:
     """Write ``out_root/<ds>/<run>/``; returns bundle.json's content."""
-    run_name = cfg.run or eval_cfg.run
+    run_name = cfg.run or eval_cfg.run or latest_run(Path(runs_dir) / dataset)
     run_dir = Path(runs_dir) / dataset / run_name
     encoder, meta = load_encoder(run_dir / "encoder")
     inputs = read_inputs(encoder, eval_cfg, source, data_dir, dataset)

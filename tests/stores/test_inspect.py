@@ -56,7 +56,8 @@ def test_describe_of_a_partial_store_counts_only_written_chunks(local, layout):
     assert all(a["n_chunk_files"] == 2 for a in info["arrays"])
     label_id = {a["name"]: a for a in info["arrays"]}["label_id"]
     assert label_id["bytes_logical"] == (5 + 2) * 8  # chunk 0 and the 2-row last chunk
-    assert label_id["ratio"] == round(10 * 8 / (7 * 8), 3)
+    # two full 5-row chunk files, each with its 4-byte checksum, for 7 rows written
+    assert label_id["ratio"] == round(2 * (5 * 8 + 4) / (7 * 8), 3)
 
 
 def test_describe_without_index_has_no_label_counts(local):

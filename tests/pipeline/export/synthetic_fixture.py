@@ -10,6 +10,7 @@ import torch
 
 from comodo.pipeline.datasets.synthetic import SynthConfig, generate
 from comodo.pipeline.stages import evaluate, imu, ingest, windows
+from comodo.pipeline.stages.distill import record_latest
 from comodo.pipeline.stages.export import Source, source_of
 from comodo.pipeline.students import StudentSpec, build_student
 from comodo.pipeline.training.export import export_encoder
@@ -46,6 +47,7 @@ def prepare(base: Path, mode: str = "tile", channels: list[str] | None = None) -
             p.add_(0.05 * torch.randn_like(p))
     export_encoder(encoder.eval(), spec, runs / DATASET / "default",
                    {"objective": "comodo", "teacher": "tiny"})
+    record_latest(runs / DATASET, "default")  # as `comodo distill` records its run
     evaluate.run(evaluate.EvaluateConfig(knn_k=3, n_jobs=1), data, DATASET, runs, metrics)
     source = source_of("ego4d", {}, imu_cfg)
     return Prepared(root, data, runs, metrics, source)
