@@ -48,7 +48,7 @@ def _register_stage_commands() -> None:
     import importlib
 
     for module in ("stages", "features", "distill", "uma", "evaluate", "report", "benchmark",
-                   "transfer", "sweep", "export"):
+                   "transfer", "sweep", "export", "fewshot"):
         importlib.import_module(f"comodo.cli.{module}")
 
 

@@ -27,7 +27,8 @@ def storage_options(params: str) -> dict[str, Any]:
 
 
 # the override sections dvc.yaml tracks for every dataset (sweep's only for sweep.dataset)
-DVC_TRACKED = ("ingest", "imu", "windows", "features", "distill", "evaluate", "benchmark", "uma")
+DVC_TRACKED = ("ingest", "imu", "windows", "features", "distill", "evaluate", "benchmark", "fewshot",
+               "uma")
 
 def require_dvc_sections(values: dict[str, Any], dataset: str, params: str) -> None:
     """A dataset entry lists ``options`` and every override section dvc.yaml tracks."""

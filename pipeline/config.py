@@ -28,7 +28,7 @@ DEFAULT_PARAMS = "params.yaml"
 STAGE_SECTIONS = ("synth", "ingest", "imu", "windows", "features", "distill", "evaluate", "uma",
                   "benchmark", "transfer", "sweep", "report", "export", "fewshot")
 OVERRIDABLE = ("ingest", "imu", "windows", "features", "distill", "evaluate", "uma", "benchmark",
-               "sweep")  # the sections a stage reads for one dataset (``--dataset``)
+               "sweep", "fewshot")  # the sections a stage reads for one dataset (``--dataset``)
 TOP_LEVEL_KEYS = ("data_dir", "storage_options", "runs_dir", "datasets", *STAGE_SECTIONS)
 
 

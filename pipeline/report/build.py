@@ -15,6 +15,7 @@ from pydantic import Field
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.report import plots
 from comodo.pipeline.report.document import Document, Heading, Image, Notes, Table, Text, write
+from comodo.pipeline.report.fewshot import add_fewshot
 from comodo.pipeline.report.inputs import TOP_K, Inputs, collect, load_features
 from comodo.pipeline.report.uma import add_uma
 
@@ -166,6 +167,7 @@ def build(cfg: ReportConfig, root: Path = Path(".")) -> Document:
     add_curves(doc, found, cfg)
     add_sweeps(doc, found, cfg)
     add_uma(doc, root / cfg.metrics_dir)
+    add_fewshot(doc, root / cfg.metrics_dir)
     if found.notes:
         doc.add(Heading("Skipped inputs"))
         doc.add(Notes(found.notes))

@@ -139,3 +139,39 @@ def sweep_png(sweeps: Sequence[dict[str, Any]], title: str) -> bytes | None:
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
     return to_png(fig)
+
+
+def fewshot_png(curves: Sequence[dict[str, Any]], title: str, key: str = "acc@1") -> bytes | None:
+    """``key`` against k, one line per method with its 95% interval as a band.
+
+    Numeric k go on a log-2 axis in order; "all" is drawn one step past the largest k.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ks = [p["k"] for c in curves for p in c["points"]]
+    numeric = sorted({int(k) for k in ks if str(k).isdigit()})
+    position = {str(k): float(k) for k in numeric}
+    position["all"] = 2.0 * (numeric[-1] if numeric else 1)
+    drawn = 0
+    for curve in curves:
+        points = sorted(curve["points"], key=lambda p: position[str(p["k"])])
+        if not points:
+            continue
+        xs = np.array([position[str(p["k"])] for p in points])
+        mean = 100 * np.array([p[key]["mean"] for p in points])
+        low = 100 * np.array([p[key]["low"] for p in points])
+        high = 100 * np.array([p[key]["high"] for p in points])
+        (line,) = ax.plot(xs, mean, marker="o", label=curve["method"])
+        ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.15)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log", base=2)
+    ticks = sorted(position.values())
+    ax.set_xticks(ticks, [next(k for k, v in position.items() if v == t) for t in ticks])
+    ax.set_xlabel("labelled windows per class (k)")
+    ax.set_ylabel(f"{key.capitalize()} (%)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    return to_png(fig)

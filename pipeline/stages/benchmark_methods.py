@@ -51,8 +51,11 @@ from comodo.stores.errors import ConfigError
 log = logging.getLogger(__name__)
 
 Scores = dict[str, float | None]
+Features = tuple[np.ndarray, np.ndarray]  # (train (N_train, D), test (N_test, D))
 MethodFn = Callable[["MethodSpec", "Context", int], dict[str, Scores]]
+FeaturesFn = Callable[["MethodSpec", "Context", int], dict[str, Features]]
 METHODS: Registry = Registry("benchmark method kind")
+FEATURES: Registry = Registry("benchmark method kind")  # the same kinds: frozen features
 
 
 class MethodSpec(StageConfig):
@@ -120,26 +123,39 @@ def svm_on(train_x: np.ndarray, test_x: np.ndarray, ctx: Context, seed: int) -> 
             for k in ("acc@1", "acc@3", "acc@5", "cv_acc", "best_C")}
 
 
-def svm_scores(encoder: nn.Module, ctx: Context, seed: int) -> Scores:
+def encoder_features(encoder: nn.Module, ctx: Context) -> Features:
+    """(train, test) features of the context's windows, each read up to its ``n_valid``."""
     tr, te = ctx.train, ctx.test
-    return svm_on(encode_array(encoder, ctx.x[tr], ctx.n_valid.get(tr)),
-                  encode_array(encoder, ctx.x[te], ctx.n_valid.get(te)), ctx, seed)
+    return (encode_array(encoder, ctx.x[tr], ctx.n_valid.get(tr)),
+            encode_array(encoder, ctx.x[te], ctx.n_valid.get(te)))
 
 
-@METHODS.register("random_init")
-def random_init(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
-    """The student at its seeded initialisation, SVM protocol."""
-    return {method.name: svm_scores(build_initial_encoder(ctx.spec, seed), ctx, seed)}
+def svm_scores(encoder: nn.Module, ctx: Context, seed: int) -> Scores:
+    return svm_on(*encoder_features(encoder, ctx), ctx, seed)
 
 
-@METHODS.register("zero_shot")
-def zero_shot(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
-    """A given pretrained encoder without distillation, SVM protocol."""
+def scored(features_fn: FeaturesFn) -> MethodFn:
+    """The method kind that scores every features row of ``features_fn`` by the SVM protocol."""
+    def method(spec: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
+        return {name: svm_on(*f, ctx, seed) for name, f in features_fn(spec, ctx, seed).items()}
+    method.__doc__ = features_fn.__doc__
+    return method
+
+
+@FEATURES.register("random_init")
+def random_init(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Features]:
+    """The student at its seeded initialisation."""
+    return {method.name: encoder_features(build_initial_encoder(ctx.spec, seed), ctx)}
+
+
+@FEATURES.register("zero_shot")
+def zero_shot(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Features]:
+    """A given pretrained encoder without distillation."""
     if not method.checkpoint:
         raise ConfigError(f"benchmark method {method.name!r} (zero_shot) needs checkpoint: "
                           f"the stem of an exported encoder (<dir>/encoder)")
     encoder, _meta = load_encoder(method.checkpoint)
-    return {method.name: svm_scores(encoder, ctx, seed)}
+    return {method.name: encoder_features(encoder, ctx)}
 
 
 def distill_run_dir(ctx: Context, method: MethodSpec, seed: int) -> Path:
@@ -147,9 +163,9 @@ def distill_run_dir(ctx: Context, method: MethodSpec, seed: int) -> Path:
     return ctx.runs_dir / ctx.dataset / "benchmark" / f"{method.objective}-seed{seed}{fold}"
 
 
-@METHODS.register("distill")
-def distilled(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
-    """A distill run with the method's objective and the seed, SVM protocol."""
+@FEATURES.register("distill")
+def distilled(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Features]:
+    """A distill run with the method's objective and the seed (a finished run is reused)."""
     if not method.objective:
         raise ConfigError(f"benchmark method {method.name!r} (distill) needs objective")
     values = {**ctx.distill_cfg.model_dump(), **method.distill,
@@ -160,21 +176,25 @@ def distilled(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
     out_dir = distill_run_dir(ctx, method, seed)
     distill.run(cfg, ctx.data_dir, ctx.dataset, out_dir, storage_options=ctx.storage_options)
     encoder, _meta = load_encoder(out_dir / "encoder")
-    return {method.name: svm_scores(encoder, ctx, seed)}
+    return {method.name: encoder_features(encoder, ctx)}
 
 
-@METHODS.register("supervised")
-def supervised(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
-    """Student + linear head trained with labels: head Acc@k (+ SVM on its features)."""
+def supervised_spec(method: MethodSpec, ctx: Context) -> StudentSpec:
     base = ctx.spec
     norm = method.input_norm or base.input_norm
     spec = (StudentSpec(method.student, base.n_channels, base.n_samples, None,
                         method.student_options, norm) if method.student
             else StudentSpec(base.name, base.n_channels, base.n_samples, base.reduction,
                              base.options, norm))
+    return spec
+
+
+@METHODS.register("supervised")
+def supervised(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
+    """Student + linear head trained with labels: head Acc@k (+ SVM on its features)."""
     tr, te = ctx.train, ctx.test
-    model = train_supervised(spec, ctx.x[tr], ctx.y[tr], ctx.n_classes, ctx.supervised, seed,
-                             ctx.n_valid.get(tr))
+    model = train_supervised(supervised_spec(method, ctx), ctx.x[tr], ctx.y[tr], ctx.n_classes,
+                             ctx.supervised, seed, ctx.n_valid.get(tr))
     rows = {method.name: head_topk(predict_logits(model, ctx.x[te], ctx.n_valid.get(te)),
                                    ctx.y[te])}
     if method.svm_on_features:
@@ -182,12 +202,25 @@ def supervised(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]
     return rows
 
 
-@METHODS.register("imu_statistics")
-def statistics(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Scores]:
-    """Per-channel statistics of the valid IMU samples (no network), SVM protocol."""
+@FEATURES.register("supervised")
+def supervised_features(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Features]:
+    """The label-trained student's encoder (trained on the fold's whole train split)."""
+    tr = ctx.train
+    model = train_supervised(supervised_spec(method, ctx), ctx.x[tr], ctx.y[tr], ctx.n_classes,
+                             ctx.supervised, seed, ctx.n_valid.get(tr))
+    return {method.name: encoder_features(model.encoder, ctx)}
+
+
+@FEATURES.register("imu_statistics")
+def statistics(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Features]:
+    """Per-channel statistics of the valid IMU samples (no network)."""
     tr, te = ctx.train, ctx.test
-    return {method.name: svm_on(imu_statistics(ctx.x[tr], ctx.n_valid.get(tr)),
-                                imu_statistics(ctx.x[te], ctx.n_valid.get(te)), ctx, seed)}
+    return {method.name: (imu_statistics(ctx.x[tr], ctx.n_valid.get(tr)),
+                          imu_statistics(ctx.x[te], ctx.n_valid.get(te)))}
+
+
+for _kind in ("random_init", "zero_shot", "distill", "imu_statistics"):
+    METHODS.register(_kind)(scored(FEATURES.get(_kind)))
 
 
 @METHODS.register("teacher_features")

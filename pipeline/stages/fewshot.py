@@ -1,0 +1,150 @@
+"""Stage ``fewshot``: k-shot curves for every encoder of a benchmark -> metrics/<ds>/fewshot.json.
+
+For every method of the ``benchmark`` section (random init, each distilled objective,
+supervised, zero-shot checkpoints, raw IMU statistics) and every benchmark seed, the encoder's
+frozen features of the train and test windows are computed once; then for every ``k`` of
+``shots`` the same ``draws`` labelled sets of ``k`` train windows per class
+(``evaluation.fewshot.make_draws``: identical across encoders, recorded in the output) train a
+classifier on the features and score the test windows (Acc@1/3/5, macro-F1). Each curve point
+is the mean and 95% interval over seeds x draws; each pair of methods gets a Wilcoxon
+signed-rank test over the same (seed, draw) pairs.
+
+``folds: subject`` repeats everything with one fold per subject (test = that subject's labelled
+windows, train = every other subject's), so each point is also reported per subject; encoders
+trained with labels (``supervised``) are retrained on each fold's train windows.
+
+A ``k`` that some class cannot give is skipped for that fold, counted and named in
+``skipped`` (and the log), never silently shortened.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from comodo.pipeline.config import StageConfig
+from comodo.pipeline.evaluation import fewshot as fs
+from comodo.pipeline.stages.benchmark import BenchmarkConfig, load_contexts
+from comodo.pipeline.stages.benchmark_methods import FEATURES, Context
+from comodo.pipeline.stages.distill import DistillConfig, check_config
+from comodo.stores.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+ALL_SUBJECTS = "all subjects"
+
+
+class FewshotConfig(StageConfig):
+    shots: list[int | str] = Field(default_factory=lambda: [1, 2, 5, 10, "all"], min_length=1)
+    draws: int = Field(20, ge=1)  # labelled sets drawn per k (per fold and seed)
+    classifier: str = "logreg"  # logreg | svm | knn
+    methods: list[str] | None = None  # names of benchmark methods to include; None: every one
+    folds: Literal["split", "subject"] = "split"  # the dataset's train/test split, or one per subject
+    seed: int = 0  # seeds the draws (not the encoders: those use the benchmark seeds)
+    table: str = "fewshot"
+
+    @field_validator("shots")
+    @classmethod
+    def _shots(cls, value: list[int | str]) -> list[int | str]:
+        return fs.parse_shots(value)
+
+
+def selected(cfg: FewshotConfig, bench: BenchmarkConfig) -> list:
+    """The benchmark methods named by ``methods`` (all when None); an unknown name is an error."""
+    if cfg.methods is None:
+        return list(bench.methods)
+    by_name = {m.name: m for m in bench.methods}
+    unknown = [n for n in cfg.methods if n not in by_name]
+    if unknown:
+        raise ConfigError(f"fewshot.methods names {unknown}, not methods of the benchmark "
+                          f"section; its methods: {sorted(by_name)}")
+    return [by_name[n] for n in cfg.methods]
+
+
+def fold_scores(cfg: FewshotConfig, bench: BenchmarkConfig, ctx: Context, fold: str,
+                skipped: list[dict[str, Any]]) -> tuple[dict, dict]:
+    """scores[method][k] -> list over (seed, draw) of score dicts, and the draws used."""
+    train_y = ctx.y[ctx.train]
+    draws: dict[str, list[fs.Draw]] = {}
+    for k in cfg.shots:
+        try:
+            draws[str(k)] = fs.make_draws(train_y, k, cfg.draws, cfg.seed)
+        except ConfigError as err:
+            skipped.append({"fold": fold, "k": k, "reason": str(err)})
+            log.warning("fewshot %s %s: k=%s skipped: %s", ctx.dataset, fold, k, err)
+    scores: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for seed in bench.seeds:
+        for method in selected(cfg, bench):
+            for name, (train_x, test_x) in FEATURES.get(method.kind)(method, ctx, seed).items():
+                per_k = scores.setdefault(name, {})
+                for k, k_draws in draws.items():
+                    per_k.setdefault(k, []).extend(fs.evaluate_draws(
+                        cfg.classifier, train_x, train_y, test_x, ctx.y[ctx.test], k_draws, seed))
+                log.info("fewshot %s %s %s seed %d done", ctx.dataset, fold, name, seed)
+    used = {k: [d.rows.tolist() for d in v] for k, v in draws.items()}
+    return scores, used
+
+
+def summarise(scores: dict[str, dict[str, list[dict[str, float]]]]) -> list[dict[str, Any]]:
+    """One curve per method: a point per k with mean and 95% interval of every score."""
+    curves = []
+    for method, per_k in scores.items():
+        points = []
+        for k, values in per_k.items():
+            point: dict[str, Any] = {"k": k, "n": len(values)}
+            for key in values[0]:
+                point[key] = fs.interval([v[key] for v in values])
+            points.append(point)
+        curves.append({"method": method, "points": points})
+    return curves
+
+
+def compare(scores: dict[str, dict[str, list[dict[str, float]]]], key: str = "acc@1"
+            ) -> list[dict[str, Any]]:
+    """Paired Wilcoxon tests of every pair of methods at every k, over the same draws."""
+    out = []
+    for a, b in combinations(scores, 2):
+        for k in scores[a]:
+            test = fs.paired_test([v[key] for v in scores[a][k]], [v[key] for v in scores[b][k]])
+            out.append({"a": a, "b": b, "k": k, "score": key, **test})
+    return out
+
+
+def run(cfg: FewshotConfig, bench: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: Path,
+        dataset: str, runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics")
+        ) -> dict[str, Any]:
+    """Every encoder x k x draw (x subject); writes and returns ``metrics/<ds>/fewshot.json``."""
+    fs.CLASSIFIERS.get(cfg.classifier)  # unknown names fail before any training
+    for method in selected(cfg, bench):
+        FEATURES.get(method.kind)
+    check_config(distill_cfg)
+    contexts, classes = load_contexts(bench.model_copy(update={"folds": cfg.folds}), distill_cfg,
+                                      data_dir, dataset, runs_dir)
+    skipped: list[dict[str, Any]] = []
+    results = []
+    pooled: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for fold_ctx in contexts:
+        fold = fold_ctx.fold
+        scores, used = fold_scores(cfg, bench, fold_ctx, fold, skipped)
+        for method, per_k in scores.items():
+            for k, values in per_k.items():
+                pooled.setdefault(method, {}).setdefault(k, []).extend(values)
+        results.append({"fold": fold, "n_train": int(len(fold_ctx.y[fold_ctx.train])),
+                        "n_test": int(len(fold_ctx.y[fold_ctx.test])), "curves": summarise(scores),
+                        "tests": compare(scores), "draws": used})
+    if cfg.folds == "subject":  # every subject's draws together: curves and paired tests
+        results.insert(0, {"fold": ALL_SUBJECTS, "curves": summarise(pooled),
+                           "tests": compare(pooled)})
+    record = {"dataset": dataset, "table": cfg.table, "classes": classes,
+              "classifier": cfg.classifier, "folds": cfg.folds, "shots": [str(k) for k in cfg.shots],
+              "n_draws": cfg.draws, "draw_seed": cfg.seed, "seeds": list(bench.seeds),
+              "skipped": skipped, "results": results}
+    out = Path(metrics_dir) / dataset / f"{cfg.table}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    return record
