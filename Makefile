@@ -38,9 +38,10 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check .
 
-# imu + windows against pandas + scipy on 100 h of IMU (benchmarks/results/imu.json)
+# the issue-facing benchmarks: imu + windows against pandas + scipy on 100 h of IMU, the fast
+# SVM against the reference protocol, export latency and size (benchmarks/results/*.json)
 bench: install
-	$(RUN) COMODO_PROGRESS=0 $(BIN)/python -m benchmarks.bench_imu
+	$(RUN) COMODO_PROGRESS=0 $(BIN)/python -m benchmarks bench_imu bench_svm bench_export
 
 bench-all: install
 	$(RUN) $(BIN)/python -m benchmarks
