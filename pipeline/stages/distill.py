@@ -176,6 +176,10 @@ def run(cfg: DistillConfig, data_dir: str | PathLike[str], dataset: str, out_dir
     result_cfg = cfg.model_dump(mode="json", exclude={"num_workers", "checkpoint_every"})
     run_hash = config_hash({"config": result_cfg, "inputs": lineage})
     out_dir = Path(out_dir)
+    finished = finished_metrics(out_dir, run_hash)
+    if finished is not None:  # the same config on the same inputs: nothing to train or rewrite
+        log.info("distill %s: %s is finished with this config and inputs; reused", dataset, out_dir)
+        return finished
     trainer = Trainer(model, data, _settings(cfg), resolve_device(cfg.device),
                       out_dir / "checkpoint.pt", run_hash, on_batch_end)
     history = trainer.run(on_epoch_end=lambda h: write_history(out_dir, h))
@@ -190,6 +194,17 @@ def run(cfg: DistillConfig, data_dir: str | PathLike[str], dataset: str, out_dir
     log.info("distill %s: %d epochs, val_anchor_acc %s; encoder in %s", dataset,
              len(history), metrics["val_anchor_acc"], out_dir)
     return metrics
+
+
+def finished_metrics(out_dir: Path, run_hash: str) -> dict[str, Any] | None:
+    """metrics.json of a run in ``out_dir`` that finished with ``run_hash``, else None."""
+    try:
+        meta = json.loads((out_dir / "encoder.json").read_text())
+        metrics = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    ready = meta.get("config_hash") == run_hash and (out_dir / "encoder.safetensors").is_file()
+    return metrics if ready else None
 
 
 def learns_temperature(cfg: DistillConfig) -> bool:

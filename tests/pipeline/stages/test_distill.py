@@ -70,9 +70,12 @@ def test_same_seed_same_run_and_rerun_resumes_without_training_again(data_dir, t
     b = run(_cfg(), data_dir, "ds", tmp_path / "b")
     assert a["train_loss"] == b["train_loss"]
     before = (tmp_path / "a" / "history.csv").read_text()
+    written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a").iterdir()}
     again = run(_cfg(), data_dir, "ds", tmp_path / "a")  # finished: nothing left to train
     assert again["train_loss"] == a["train_loss"]
     assert (tmp_path / "a" / "history.csv").read_text() == before
+    # nothing rewritten either (a DVC stage reading the run sees the same outputs)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a").iterdir()} == written
     other = run(_cfg(seed=1), data_dir, "ds", tmp_path / "a")  # new config: starts over
     assert other["train_loss"] != a["train_loss"]
 
