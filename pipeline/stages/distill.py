@@ -183,6 +183,8 @@ def run(cfg: DistillConfig, data_dir: str | PathLike[str], dataset: str, out_dir
     trainer = Trainer(model, data, _settings(cfg), resolve_device(cfg.device),
                       out_dir / "checkpoint.pt", run_hash, on_batch_end)
     history = trainer.run(on_epoch_end=lambda h: write_history(out_dir, h))
+    if history and trainer.env.is_main:  # a resumed finished run trains no epoch: rewrite it here
+        write_history(out_dir, history)
     if not trainer.env.is_main:
         return {}
     record = export_encoder(model.student, spec, out_dir, {
@@ -203,7 +205,8 @@ def finished_metrics(out_dir: Path, run_hash: str) -> dict[str, Any] | None:
         metrics = json.loads((out_dir / "metrics.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    ready = meta.get("config_hash") == run_hash and (out_dir / "encoder.safetensors").is_file()
+    outputs = ("encoder.safetensors", "history.csv")  # DVC removes what it does not persist
+    ready = meta.get("config_hash") == run_hash and all((out_dir / f).is_file() for f in outputs)
     return metrics if ready else None
 
 

@@ -76,6 +76,11 @@ def test_same_seed_same_run_and_rerun_resumes_without_training_again(data_dir, t
     assert (tmp_path / "a" / "history.csv").read_text() == before
     # nothing rewritten either (a DVC stage reading the run sees the same outputs)
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a").iterdir()} == written
+    (tmp_path / "a" / "history.csv").unlink()  # as `dvc repro` removes a stage's plain outputs
+    (tmp_path / "a" / "metrics.json").unlink()
+    restored = run(_cfg(), data_dir, "ds", tmp_path / "a")  # the checkpoint is finished
+    assert restored["train_loss"] == a["train_loss"]
+    assert (tmp_path / "a" / "history.csv").read_text() == before
     other = run(_cfg(seed=1), data_dir, "ds", tmp_path / "a")  # new config: starts over
     assert other["train_loss"] != a["train_loss"]
 
