@@ -156,6 +156,13 @@ class StudentInput(nn.Module):
         return self.student(imu)  # (B, D)
 
 
+def reduced_dim(encoder_dim: int, n_channels: int, reduction: str) -> int:
+    """Feature size after combining ``n_channels`` per-channel features of ``encoder_dim``."""
+    if reduction not in REDUCTIONS:
+        raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
+    return encoder_dim * n_channels if reduction == "concat" else encoder_dim
+
+
 class PerChannel(nn.Module):
     """Apply one shared encoder to every channel and combine the per-channel features.
 
@@ -164,12 +171,10 @@ class PerChannel(nn.Module):
 
     def __init__(self, encoder: nn.Module, encoder_dim: int, n_channels: int, reduction: str):
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
         self.encoder = encoder
         self.reduction = reduction
         self.n_channels = n_channels
-        self.out_dim = encoder_dim * n_channels if reduction == "concat" else encoder_dim
+        self.out_dim = reduced_dim(encoder_dim, n_channels, reduction)
 
     def forward(self, imu: torch.Tensor) -> torch.Tensor:
         batch, channels, samples = imu.shape  # (B, C, T)

@@ -30,7 +30,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from comodo.pipeline.registry import STUDENTS
-from comodo.pipeline.students.base import REDUCTIONS
+from comodo.pipeline.students.base import reduced_dim
 from comodo.stores.errors import ConfigError, ModelLoadError
 
 SKIPPED_KEYS = ("head.", "encoder.embed_tokens.", "patch_embedding.position_embedding.")
@@ -186,12 +186,10 @@ class MomentStudent(nn.Module):
 
     def __init__(self, encoder: MomentEncoder, n_channels: int, reduction: str):
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
         self.encoder = encoder
         self.reduction = reduction
         self.n_channels = n_channels
-        self.out_dim = encoder.out_dim * n_channels if reduction == "concat" else encoder.out_dim
+        self.out_dim = reduced_dim(encoder.out_dim, n_channels, reduction)
 
     def forward(self, imu: torch.Tensor, input_mask: torch.Tensor | None = None) -> torch.Tensor:
         batch, channels, samples = imu.shape  # (B, C, T)
