@@ -122,7 +122,10 @@ def _resample_poly(x: np.ndarray, up: int, down: int, gain: np.ndarray | None = 
     """``scipy.signal.resample_poly`` of ``x * gain`` (scaled in float64, filtered in
     float32) with its default Kaiser filter and ``padtype="line"``: (n_in, C) ->
     (ceil(n_in * up / down), C) float32."""
-    scaled = np.asarray(x if gain is None else x * gain, dtype=np.float32)
+    if gain is None:
+        scaled = np.asarray(x, dtype=np.float32)
+    else:  # multiplied in float64, each product cast to float32 as it is stored: no float64 copy
+        scaled = np.multiply(x, gain, out=np.empty(x.shape, np.float32), casting="same_kind")
     if up == down == 1:
         return scaled
     return scipy.signal.resample_poly(scaled, up, down, axis=0, padtype="line").astype(np.float32, copy=False)

@@ -62,7 +62,10 @@ def quiet_magnitudes(acc_g: np.ndarray, rate_hz: float, window_s: float = 1.0,
     n_windows = n_total // per
     if n_windows == 0:
         return np.zeros(0)
-    magnitude = np.linalg.norm(acc_g[: n_windows * per], axis=1).reshape(n_windows, per)  # (W, per)
+    squares = np.zeros(n_windows * per)  # (W * per,) float64 whatever the input's float type
+    for axis in acc_g[: n_windows * per].T:  # x, y, z: strided views, no copy
+        squares += np.square(axis, dtype=np.float64)
+    magnitude = np.sqrt(squares).reshape(n_windows, per)  # (W, per)
     mean = magnitude.mean(axis=1)  # (W,)
     quiet = magnitude.std(axis=1) <= quiet_cv * np.abs(mean)  # (W,)
     return magnitude[quiet & (mean > 0)].ravel()
@@ -75,7 +78,7 @@ def gravity_check(acc_g: np.ndarray, rate_hz: float, tolerance: float = 0.25,
     quiet window (or fewer than 32 samples and less than one 1 s window): nothing to judge.
     ``counts_per_g`` is the divisor applied to raw counts, when the source was counts (it
     names the factor in the cause)."""
-    magnitudes = quiet_magnitudes(np.asarray(acc_g, dtype=np.float64), rate_hz, quiet_cv=quiet_cv)
+    magnitudes = quiet_magnitudes(np.asarray(acc_g), rate_hz, quiet_cv=quiet_cv)
     magnitudes = magnitudes[np.isfinite(magnitudes)]
     if magnitudes.size == 0:
         return None

@@ -76,7 +76,8 @@ def check_units(cfg: Cleaning, rid: str, raw_units: list[str], channels: list[st
     longest = max(segments, key=lambda s: len(s.values))
     from_counts = raw_units[acc[0]] == "count"
     counts_per_g = (cfg.counts or signal.MMEA_COUNTS)["acc"] if from_counts else None
-    verdict = units_check.gravity_check(longest.values[:, acc], longest.rate_hz, cfg.gravity_tolerance,
+    columns = slice(acc[0], acc[0] + 3) if acc == list(range(acc[0], acc[0] + 3)) else acc  # a view if it can
+    verdict = units_check.gravity_check(longest.values[:, columns], longest.rate_hz, cfg.gravity_tolerance,
                                         counts_per_g, quiet_cv=cfg.quiet_cv)
     if verdict is None or verdict.ok:
         return
