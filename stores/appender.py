@@ -35,8 +35,10 @@ class RowAppender:
         self.group = new_group(url, 0, chunk_rows, arrays, storage_options)
         self.arrays = {name: self.group[name].with_config(WRITE_CONFIG) for name in arrays}
         self.marker = self.group[MARKER]
-        self.pending: dict[str, list[np.ndarray]] = {name: [] for name in arrays}
-        self.n_pending = 0
+        # the next chunk's rows, filled in place: one copy of each row, into memory already in use
+        self.pending = {name: np.empty((chunk_rows, *spec.row_shape), spec.dtype)
+                        for name, spec in arrays.items()}
+        self.n_pending = 0  # rows in ``pending``
         self.n_rows = 0  # rows written to chunk files
 
     def append(self, data: Mapping[str, np.ndarray]) -> None:
@@ -48,23 +50,24 @@ class RowAppender:
         lengths = {name: len(data[name]) for name in self.arrays}
         if len(set(lengths.values())) != 1:
             raise StoreError(f"append to {self.url}: need as many rows for every array, got {lengths}")
-        for name in self.arrays:
-            self.pending[name].append(np.asarray(data[name]))
-        self.n_pending += next(iter(lengths.values()))
-        while self.n_pending >= self.chunk_rows:
-            self._flush(self.chunk_rows)
+        n, done = next(iter(lengths.values())), 0
+        while done < n:
+            take = min(n - done, self.chunk_rows - self.n_pending)
+            for name, buffer in self.pending.items():
+                buffer[self.n_pending : self.n_pending + take] = np.asarray(data[name])[done : done + take]
+            self.n_pending, done = self.n_pending + take, done + take
+            if self.n_pending == self.chunk_rows:
+                self._flush(self.chunk_rows)
 
     def _flush(self, n: int) -> None:
-        """Write the first ``n`` pending rows as the next chunk and mark it complete."""
+        """Write the ``n`` pending rows as the next chunk and mark it complete."""
         lo, hi = self.n_rows, self.n_rows + n
         for name, arr in self.arrays.items():
-            rows = np.concatenate(self.pending[name])
-            self.pending[name] = [rows[n:]] if len(rows) > n else []
             arr.resize((hi, *arr.shape[1:]))
-            arr[lo:hi] = rows[:n].astype(arr.dtype, copy=False)
+            arr[lo:hi] = self.pending[name][:n]
         self.marker.resize((-(-hi // self.chunk_rows),))
         self.marker[lo // self.chunk_rows] = 1
-        self.n_rows, self.n_pending = hi, self.n_pending - n
+        self.n_rows, self.n_pending = hi, 0
 
     def close(self) -> ChunkedStore:
         """Write the last rows and finish the store."""
