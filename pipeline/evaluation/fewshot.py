@@ -14,7 +14,8 @@ Classifiers (registry ``CLASSIFIERS``), each ``fit_predict(train_x, train_y, tes
 - ``knn``: cosine k-NN (k = min(5, windows of the smallest class)), scores = neighbour votes.
 
 Scores: Acc@1/3/5 (the true class among the k best-scored classes; a test class absent from
-train counts as a miss) and macro-F1 of the top-1 class.
+train counts as a miss) and macro-F1 of the top-1 class. ``interval``: the mean and the
+Student-t 95% interval of the mean, clipped to [0, 1] (a score's range).
 """
 
 from __future__ import annotations
@@ -151,14 +152,22 @@ def evaluate_draws(classifier: str, train_x: np.ndarray, train_y: np.ndarray,
     return out
 
 
-def interval(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
-    """Mean and Student-t confidence interval of the mean (a single value: a zero-width one)."""
+def interval(values: Sequence[float], level: float = 0.95,
+             bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, float]:
+    """Mean and Student-t confidence interval of the mean, clipped to ``bounds``.
+
+    Scores are fractions, so the interval is clipped to [0, 1]: near 0 or 1 the t interval
+    of a few draws reaches past the range a score can take. A single value gives a
+    zero-width interval.
+    """
     x = np.asarray(values, dtype=np.float64)
     mean = float(x.mean())
     if len(x) < 2:
         return {"mean": mean, "low": mean, "high": mean, "n": int(len(x))}
     half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(len(x))}
+    low, high = bounds
+    return {"mean": mean, "low": max(low, mean - half), "high": min(high, mean + half),
+            "n": int(len(x))}
 
 
 def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, float | int | None]:

@@ -1,7 +1,8 @@
 """Report blocks for k-shot results (``metrics/<ds>/fewshot.json``, the fewshot stage).
 
 Per dataset: the k-shot curves (Acc@1 against k, one line per encoder, a band for the 95%
-interval over seeds x draws), the paired tests of each method against the first one (mean
+interval over seeds x draws) and their table (mean [95% interval] ± the std of the seeds'
+means), the paired tests of each method against the first one (mean
 difference, wins/losses over the same draws, Wilcoxon p), and with ``folds: subject`` the
 per-subject table (Acc@1 at the largest k per subject, and mean ± std over subjects).
 """
@@ -20,6 +21,26 @@ from comodo.pipeline.report.document import Document, Heading, Image, Notes, Tab
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
+
+
+def curve_table(result: dict[str, Any], key: str = "acc@1") -> Table:
+    """Rows: methods; columns: k; cells: mean [95% interval], and ± the std over seeds."""
+    ks = list(dict.fromkeys(p["k"] for c in result["curves"] for p in c["points"]))
+    rows = []
+    for curve in result["curves"]:
+        by_k = {p["k"]: p for p in curve["points"]}
+        rows.append([curve["method"]] + [_cell(by_k.get(k), key) for k in ks])
+    return Table(["method"] + [f"k={k}" for k in ks], rows)
+
+
+def _cell(point: dict[str, Any] | None, key: str) -> str:
+    if point is None:
+        return "–"
+    value = point[key]
+    text = f"{_pct(value['mean'])} [{_pct(value['low'])}, {_pct(value['high'])}]"
+    spread = point.get("seed_std", {}).get(key)
+    return text if spread is None or len(point.get("per_seed", {})) < 2 else (
+        f"{text} ± {_pct(spread)}")
 
 
 def tests_table(result: dict[str, Any]) -> Table:
@@ -67,12 +88,14 @@ def add_fewshot(doc: Document, metrics_dir: Path) -> None:
         results = record.get("results") or []
         doc.add(Text(f"{dataset}: {record.get('classifier')} on frozen features, k labelled "
                      f"train windows per class, {record.get('n_draws')} draws per k (the same "
-                     f"for every encoder) x seeds {record.get('seeds')}; mean and 95% interval."))
+                     f"for every encoder) x seeds {record.get('seeds')}; Acc@1 mean [95% interval, "
+                     f"clipped to [0, 100]] ± std of the seeds' means."))
         for result in results[:1]:  # the split, or every subject's folds pooled
             title = f"{dataset} ({result['fold']}): Acc@1 against labelled windows per class"
             png = plots.fewshot_png(result["curves"], title)
             if png is not None:
                 doc.add(Image(title, png, f"fewshot_{dataset}.png"))
+            doc.add(curve_table(result))
             if len(result["curves"]) > 1:
                 doc.add(tests_table(result))
         if record.get("folds") == "subject" and len(results) > 1:

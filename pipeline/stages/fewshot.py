@@ -6,8 +6,9 @@ frozen features of the train and test windows are computed once; then for every 
 ``shots`` the same ``draws`` labelled sets of ``k`` train windows per class
 (``evaluation.fewshot.make_draws``: identical across encoders, recorded in the output) train a
 classifier on the features and score the test windows (Acc@1/3/5, macro-F1). Each curve point
-is the mean and 95% interval over seeds x draws; each pair of methods gets a Wilcoxon
-signed-rank test over the same (seed, draw) pairs.
+is the mean and 95% interval (Student t, clipped to [0, 1]) over seeds x draws, with each
+seed's mean over its draws and the std of those means (the spread over encoder seeds); each
+pair of methods gets a Wilcoxon signed-rank test over the same (seed, draw) pairs.
 
 ``folds: subject`` repeats everything with one fold per subject (test = that subject's labelled
 windows, train = every other subject's), so each point is also reported per subject; encoders
@@ -25,6 +26,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from comodo.pipeline.config import StageConfig
@@ -66,9 +68,13 @@ def selected(cfg: FewshotConfig, bench: BenchmarkConfig) -> list:
     return [by_name[n] for n in cfg.methods]
 
 
+# scores[method][k][seed] -> one score dict per draw, in draw order
+Scores = dict[str, dict[str, dict[int, list[dict[str, float]]]]]
+
+
 def fold_scores(cfg: FewshotConfig, bench: BenchmarkConfig, ctx: Context, fold: str,
-                skipped: list[dict[str, Any]]) -> tuple[dict, dict]:
-    """scores[method][k] -> list over (seed, draw) of score dicts, and the draws used."""
+                skipped: list[dict[str, Any]]) -> tuple[Scores, dict]:
+    """scores[method][k][seed] -> score dicts over the draws, and the draws used."""
     train_y = ctx.y[ctx.train]
     draws: dict[str, list[fs.Draw]] = {}
     for k in cfg.shots:
@@ -77,40 +83,52 @@ def fold_scores(cfg: FewshotConfig, bench: BenchmarkConfig, ctx: Context, fold: 
         except ConfigError as err:
             skipped.append({"fold": fold, "k": k, "reason": str(err)})
             log.warning("fewshot %s %s: k=%s skipped: %s", ctx.dataset, fold, k, err)
-    scores: dict[str, dict[str, list[dict[str, float]]]] = {}
+    scores: Scores = {}
     for seed in bench.seeds:
         for method in selected(cfg, bench):
             for name, (train_x, test_x) in FEATURES.get(method.kind)(method, ctx, seed).items():
                 per_k = scores.setdefault(name, {})
                 for k, k_draws in draws.items():
-                    per_k.setdefault(k, []).extend(fs.evaluate_draws(
-                        cfg.classifier, train_x, train_y, test_x, ctx.y[ctx.test], k_draws, seed))
+                    per_k.setdefault(k, {})[seed] = fs.evaluate_draws(
+                        cfg.classifier, train_x, train_y, test_x, ctx.y[ctx.test], k_draws, seed)
                 log.info("fewshot %s %s %s seed %d done", ctx.dataset, fold, name, seed)
     used = {k: [d.rows.tolist() for d in v] for k, v in draws.items()}
     return scores, used
 
 
-def summarise(scores: dict[str, dict[str, list[dict[str, float]]]]) -> list[dict[str, Any]]:
-    """One curve per method: a point per k with mean and 95% interval of every score."""
-    curves = []
-    for method, per_k in scores.items():
-        points = []
-        for k, values in per_k.items():
-            point: dict[str, Any] = {"k": k, "n": len(values)}
-            for key in values[0]:
-                point[key] = fs.interval([v[key] for v in values])
-            points.append(point)
-        curves.append({"method": method, "points": points})
-    return curves
+def pooled_values(per_seed: dict[int, list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Every (seed, draw) score dict, seed after seed: the pairing order of the tests."""
+    return [v for seed in sorted(per_seed) for v in per_seed[seed]]
 
 
-def compare(scores: dict[str, dict[str, list[dict[str, float]]]], key: str = "acc@1"
-            ) -> list[dict[str, Any]]:
-    """Paired Wilcoxon tests of every pair of methods at every k, over the same draws."""
+def point(k: str, per_seed: dict[int, list[dict[str, float]]]) -> dict[str, Any]:
+    """Mean and 95% interval over seeds x draws of every score, each seed's mean over its
+    draws (``per_seed``) and the population std of those means (``seed_std``)."""
+    values = pooled_values(per_seed)
+    out: dict[str, Any] = {"k": k, "n": len(values)}
+    for key in values[0]:
+        out[key] = fs.interval([v[key] for v in values])
+    seed_means = {str(seed): {key: float(np.mean([v[key] for v in vals])) for key in vals[0]}
+                  for seed, vals in sorted(per_seed.items())}
+    out["per_seed"] = seed_means
+    out["seed_std"] = {key: float(np.std([m[key] for m in seed_means.values()]))
+                       for key in values[0]}
+    return out
+
+
+def summarise(scores: Scores) -> list[dict[str, Any]]:
+    """One curve per method: a point per k (``point``)."""
+    return [{"method": method, "points": [point(k, per_seed) for k, per_seed in per_k.items()]}
+            for method, per_k in scores.items()]
+
+
+def compare(scores: Scores, key: str = "acc@1") -> list[dict[str, Any]]:
+    """Paired Wilcoxon tests of every pair of methods at every k, over the same (seed, draw)s."""
     out = []
     for a, b in combinations(scores, 2):
         for k in scores[a]:
-            test = fs.paired_test([v[key] for v in scores[a][k]], [v[key] for v in scores[b][k]])
+            test = fs.paired_test([v[key] for v in pooled_values(scores[a][k])],
+                                  [v[key] for v in pooled_values(scores[b][k])])
             out.append({"a": a, "b": b, "k": k, "score": key, **test})
     return out
 
@@ -127,13 +145,14 @@ def run(cfg: FewshotConfig, bench: BenchmarkConfig, distill_cfg: DistillConfig, 
                                       data_dir, dataset, runs_dir)
     skipped: list[dict[str, Any]] = []
     results = []
-    pooled: dict[str, dict[str, list[dict[str, float]]]] = {}
+    pooled: Scores = {}
     for fold_ctx in contexts:
         fold = fold_ctx.fold
         scores, used = fold_scores(cfg, bench, fold_ctx, fold, skipped)
         for method, per_k in scores.items():
-            for k, values in per_k.items():
-                pooled.setdefault(method, {}).setdefault(k, []).extend(values)
+            for k, per_seed in per_k.items():
+                for seed, values in per_seed.items():
+                    pooled.setdefault(method, {}).setdefault(k, {}).setdefault(seed, []).extend(values)
         results.append({"fold": fold, "n_train": int(len(fold_ctx.y[fold_ctx.train])),
                         "n_test": int(len(fold_ctx.y[fold_ctx.test])), "curves": summarise(scores),
                         "tests": compare(scores), "draws": used})

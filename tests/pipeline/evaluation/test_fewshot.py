@@ -44,12 +44,23 @@ def test_shots_accept_positive_ints_and_all_only():
 
 
 def test_interval_is_the_student_t_interval_of_the_mean():
-    got = fs.interval([1.0, 2.0, 3.0, 4.0, 5.0])
-    half = stats.t.ppf(0.975, 4) * np.std([1, 2, 3, 4, 5], ddof=1) / np.sqrt(5)
-    assert got["mean"] == 3.0 and got["n"] == 5
-    assert got["low"] == pytest.approx(3.0 - half) and got["high"] == pytest.approx(3.0 + half)
-    assert half == pytest.approx(1.9632, abs=1e-4)  # t(0.975, 4) = 2.7764, sd/sqrt(5) = 0.7071
+    got = fs.interval([0.1, 0.2, 0.3, 0.4, 0.5])
+    half = stats.t.ppf(0.975, 4) * np.std([0.1, 0.2, 0.3, 0.4, 0.5], ddof=1) / np.sqrt(5)
+    assert got["mean"] == pytest.approx(0.3) and got["n"] == 5
+    assert got["low"] == pytest.approx(0.3 - half) and got["high"] == pytest.approx(0.3 + half)
+    assert half == pytest.approx(0.19632, abs=1e-5)  # t(0.975, 4) = 2.7764, sd/sqrt(5) = 0.0707
     assert fs.interval([0.4]) == {"mean": 0.4, "low": 0.4, "high": 0.4, "n": 1}
+
+
+def test_interval_is_clipped_to_the_range_of_a_score():
+    half = stats.t.ppf(0.975, 2) * np.std([1.0, 1.0, 0.9], ddof=1) / np.sqrt(3)
+    assert half == pytest.approx(0.14342, abs=1e-5)  # t(0.975, 2) = 4.3027, sd = 0.0577
+    near_one = fs.interval([1.0, 1.0, 0.9])
+    assert near_one["mean"] == pytest.approx(29 / 30)
+    assert near_one["low"] == pytest.approx(29 / 30 - half) and near_one["high"] == 1.0
+    near_zero = fs.interval([0.0, 0.0, 0.1])
+    assert near_zero["low"] == 0.0 and near_zero["high"] == pytest.approx(1 / 30 + half)
+    assert fs.interval([0.0, 1.0]) == {"mean": 0.5, "low": 0.0, "high": 1.0, "n": 2}
 
 
 def test_paired_test_counts_wins_and_gives_wilcoxon_p():

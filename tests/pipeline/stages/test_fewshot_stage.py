@@ -6,10 +6,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from comodo.pipeline.evaluation import fewshot as fs
 from comodo.pipeline.report.build import ReportConfig
 from comodo.pipeline.report.build import run as report_run
-from comodo.pipeline.stages.benchmark import BenchmarkConfig
-from comodo.pipeline.stages.benchmark_methods import MethodSpec
+from comodo.pipeline.stages.benchmark import BenchmarkConfig, load_context
+from comodo.pipeline.stages.benchmark_methods import FEATURES, MethodSpec
 from comodo.pipeline.stages.distill import DistillConfig
 from comodo.pipeline.stages.fewshot import FewshotConfig, run
 from comodo.pipeline.training.synthetic import write_paired_stores
@@ -66,6 +67,31 @@ def test_every_encoder_is_scored_on_the_same_recorded_draws(data_dir, tmp_path):
     text = md.read_text()
     assert "Label efficiency (k-shot)" in text and "fewshot_ds.png" in text
     assert "| method vs random init | k |" in text
+    assert "| method | k=1 | k=3 | k=all |" in text  # the curves as a table: mean [interval]
+
+
+def test_each_encoder_and_seed_is_scored_on_the_recorded_draws(data_dir, tmp_path):
+    methods = [MethodSpec(name="statistics", kind="imu_statistics"), METHODS[0]]
+    bench = BenchmarkConfig(seeds=[0, 1], methods=methods)
+    record = run(FewshotConfig(shots=[2], draws=3), bench, distill_cfg(), data_dir, "ds",
+                 tmp_path / "runs", tmp_path / "metrics")
+    (result,) = record["results"]
+    draws = [fs.Draw(2, i, np.asarray(rows)) for i, rows in enumerate(result["draws"]["2"])]
+    ctx, _classes = load_context(bench, distill_cfg(), data_dir, "ds", tmp_path / "runs")
+    train_y, test_y = ctx.y[ctx.train], ctx.y[ctx.test]
+    for method, curve in zip(methods, result["curves"], strict=True):
+        (point,) = curve["points"]
+        for seed in (0, 1):
+            ((train_x, test_x),) = FEATURES.get(method.kind)(method, ctx, seed).values()
+            again = fs.evaluate_draws("logreg", train_x, train_y, test_x, test_y, draws, seed)
+            assert point["per_seed"][str(seed)]["acc@1"] == pytest.approx(
+                np.mean([a["acc@1"] for a in again]))
+        seed_means = [point["per_seed"][s]["acc@1"] for s in ("0", "1")]
+        assert point["n"] == 2 * 3
+        assert point["acc@1"]["mean"] == pytest.approx(np.mean(seed_means))
+        assert point["seed_std"]["acc@1"] == pytest.approx(np.std(seed_means))
+    (test,) = result["tests"]
+    assert test["n"] == 2 * 3  # paired over the same (seed, draw)s
 
 
 def test_k_that_a_class_cannot_give_is_skipped_and_counted(data_dir, tmp_path):
