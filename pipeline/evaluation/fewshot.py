@@ -21,6 +21,7 @@ Student-t 95% interval of the mean, clipped to [0, 1] (a score's range).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -105,7 +106,9 @@ def max_shots(labels: np.ndarray) -> int:
 def logreg(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, seed: int) -> np.ndarray:
     model = make_pipeline(Normalizer(), StandardScaler(),
                           LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
-    model.fit(train_x, train_y)
+    with warnings.catch_warnings():  # one shot per class is as many classes as samples: expected
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater")
+        model.fit(train_x, train_y)
     return model.predict_proba(test_x)
 
 
