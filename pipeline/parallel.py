@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from comodo.pipeline.lifetime import die_with_parent
 from comodo.pipeline.progress import progress
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,12 @@ def dask_client(scheduler: str, n: int) -> Iterator[Any]:
 @contextmanager
 def _submitter(n: int, scheduler: str | None, threads: bool) -> Iterator[Callable[..., Any]]:
     """``submit(fn, item) -> future`` on a fresh local pool (of threads or processes) or a
-    dask client."""
+    dask client. A pool process dies with this one (``die_with_parent``): a killed stage
+    leaves no worker reading or resampling behind."""
     if scheduler is None:
         context = multiprocessing.get_context("spawn")
-        with ThreadPoolExecutor(n) if threads else ProcessPoolExecutor(n, mp_context=context) as pool:
+        with ThreadPoolExecutor(n) if threads else ProcessPoolExecutor(
+                n, mp_context=context, initializer=die_with_parent) as pool:
             yield pool.submit
         return
     with dask_client(scheduler, n) as client:
