@@ -35,6 +35,7 @@ GYRO_UNITS = {"deg/s": 1.0, "rad/s": 180.0 / math.pi}
 MMEA_COUNTS = {"acc": 16384.0, "gyro": 16.4}  # counts per g and per deg/s (COMODO's MMEA factors)
 MMEA_SCALE = {kind: 1.0 / per for kind, per in MMEA_COUNTS.items()}  # the multipliers
 KEPT_UNITS = ("a.u.", "deg")  # declared as they are: arbitrary units, orientation angles
+KNOWN_UNITS = ("count", *ACC_UNITS, *GYRO_UNITS, *KEPT_UNITS)  # what ``unit_factors`` accepts
 
 
 @dataclass
@@ -111,9 +112,9 @@ def unit_factors(units: list[str], channels: list[str], scale: str,
             factors.append(1.0)
             out.append(unit)
         else:
-            known = ", ".join(["count", *ACC_UNITS, *GYRO_UNITS, *KEPT_UNITS])
             raise InputDataError(f"channel {channel} has unknown unit {unit!r}; known units: "
-                                 f"{known}; convert the input or map the unit in its adapter")
+                                 f"{', '.join(KNOWN_UNITS)}; convert the input or map the unit in its "
+                                 "adapter")
     return np.asarray(factors), out
 
 

@@ -22,7 +22,9 @@ option ``channels`` (default ch0..), the rate from the row or option ``rate_hz``
 IMU time = file time + ``imu_start_s`` (or ``imu_start_s`` + i / rate without a time column).
 
 Units: option ``units`` maps channel names to units (g, m/s^2, mg, deg/s, rad/s are converted
-by the imu stage; anything else is kept); unmapped channels get ``default_unit`` (a.u.).
+by the imu stage; count, a.u. and deg are kept as declared); unmapped channels get
+``default_unit`` (a.u.). A unit the imu stage does not know is a config error at once (ingest
+stops, naming the channel, the unit and the known ones), not a reject of every recording.
 
 Split: the ``split`` column when present (``auto``/``files``), else a seeded split by
 recording (``random``) or by subject (``split: subject``). Rows with missing files, a bad
@@ -35,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from comodo.pipeline.config import nearest
 from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
 from comodo.pipeline.datasets.common import estimate_rate, probe_video, to_extra
 from comodo.pipeline.datasets.readers import (
@@ -50,6 +53,7 @@ from comodo.pipeline.datasets.readers import (
 )
 from comodo.pipeline.datasets.splits import SPLITS, AdapterOptions, assign_splits, parse_options, resolve_mode
 from comodo.pipeline.registry import DATASETS
+from comodo.pipeline.signal import KNOWN_UNITS
 from comodo.stores.errors import InputDataError, LayoutError
 
 TIME_COLUMNS = {"t_s": 1.0, "timestamp_ms": 1e-3, "canonical_timestamp_ms": 1e-3}
@@ -64,6 +68,26 @@ class ManifestOptions(AdapterOptions):
     default_unit: str = "a.u."
     ignore_columns: list[str] = Field(default_factory=lambda: ["component_idx", "component_timestamp_ms"])
     probe_video: bool = True
+
+    @field_validator("units")
+    @classmethod
+    def _known_units(cls, units: dict[str, str]) -> dict[str, str]:
+        for channel, unit in units.items():
+            _check_unit(unit, f"channel {channel}")
+        return units
+
+    @field_validator("default_unit")
+    @classmethod
+    def _known_default(cls, unit: str) -> str:
+        return _check_unit(unit, "the unmapped channels")
+
+
+def _check_unit(unit: str, what: str) -> str:
+    """``unit`` when the imu stage converts or keeps it, else the error naming the known ones."""
+    if unit not in KNOWN_UNITS:
+        raise ValueError(f"{what} declared in unknown unit {unit!r}{nearest(unit, KNOWN_UNITS)}; "
+                         f"known units: {', '.join(KNOWN_UNITS)}")
+    return unit
 
 
 @DATASETS.register("manifest")
