@@ -1,7 +1,20 @@
-"""Where every resampled IMU sample offered to the windows stage went, per recording.
+"""Where every IMU second went, per recording: through the imu stage, then the windows stage.
 
-``samples_in`` (the recording's samples in imu.zarr) = ``samples_in_windows`` + ``trimmed``,
-and ``trimmed`` is split by reason:
+``rejects/imu_samples.parquet`` (``imu_seconds``), one row per recording the imu stage kept,
+on the recording's own clock (one mean sample period per sample): ``seconds_in`` (last -
+first finite timestamp + one period) = ``seconds_out`` (the resampled samples in imu.zarr /
+``rate_hz``) + ``nonfinite_s`` (lost at the ends with non-finite rows; inside, the resampler
+bridges them) + ``gaps_s`` (gaps over ``imu.max_gap_s``) + ``short_segment_s`` (pieces under
+``imu.min_duration_s``) + ``resampling_edge_s`` (each kept piece's span + one period beyond
+its resampled samples: the 200 Hz grid starts on a multiple of 1/200 s at or after the first
+sample and ends at or before the last; within 2.5 native sample periods a segment for native
+rates of 25-800 Hz, one period for input already on the grid). Rows dropped as non-finite or
+duplicate timestamps are counted in ``nonfinite_rows``/``duplicate_rows`` too (inside a
+piece they cost no time). Recordings the imu stage rejects whole are in rejects/imu.parquet.
+
+``rejects/windows_samples.parquet`` (``account_samples``): where every resampled IMU sample
+offered to the windows stage went. ``samples_in`` (the recording's samples in imu.zarr) =
+``samples_in_windows`` + ``trimmed``, and ``trimmed`` is split by reason:
 
 - ``partial_window``: the tail of a segment, under the video, after its last full window;
 - ``short_segment``: a segment (under the video) shorter than one window, e.g. before a gap;
@@ -91,6 +104,22 @@ def _windowed_by_segment(segments: list[dict], windows: pl.DataFrame) -> dict[in
         owner = next(lo for lo, hi in bounds if lo <= start < hi)
         out[owner] = out.get(owner, 0) + n_valid
     return out
+
+
+IMU_SECONDS = ("nonfinite_s", "gaps_s", "short_segment_s", "resampling_edge_s")
+IMU_SCHEMA = {"recording_id": pl.String, "rows_in": pl.Int64, "nonfinite_rows": pl.Int64,
+              "duplicate_rows": pl.Int64, "rate_hz": pl.Float64, "samples_out": pl.Int64,
+              "seconds_in": pl.Float64, "seconds_out": pl.Float64,
+              **dict.fromkeys(IMU_SECONDS, pl.Float64)}
+
+
+def imu_seconds(rows: list[dict]) -> pl.DataFrame:
+    """rejects/imu_samples.parquet from one dict per kept recording (``IMU_SCHEMA``'s keys)."""
+    table = pl.DataFrame(rows, schema=IMU_SCHEMA)
+    rest = table["seconds_in"] - table["seconds_out"] - table.select(IMU_SECONDS).sum_horizontal()
+    if len(table) and float(rest.abs().max()) > 1e-6:  # a bug
+        raise RuntimeError(f"imu seconds do not reconcile: {table.filter(rest.abs() > 1e-6).to_dicts()[:3]}")
+    return table
 
 
 SCHEMA = {"recording_id": pl.String, "rate_hz": pl.Float64, "samples_in": pl.Int64,

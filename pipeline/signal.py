@@ -54,6 +54,16 @@ class CleanReport:
     was_unsorted: bool = False
     gaps: int = 0
     steps: list[str] = field(default_factory=list)
+    # Seconds on the recording's clock, one mean sample period ``period_s`` per sample:
+    # seconds_in = nonfinite_s + gaps_s + short_s + sum(pieces_s), and once ``drop_short``
+    # has run, sum(pieces_s) = the kept segments' seconds + edge_s.
+    period_s: float = 0.0  # mean step between samples inside the pieces
+    seconds_in: float = 0.0  # last - first finite timestamp, plus one period
+    nonfinite_s: float = 0.0  # lost at the ends with rows of non-finite values
+    gaps_s: float = 0.0  # gaps longer than max_gap_s, each less the one period its samples cover
+    short_s: float = 0.0  # pieces too short to keep (one sample, no resampled sample, < min_duration_s)
+    edge_s: float = 0.0  # kept pieces' seconds beyond their samples / rate after resampling
+    pieces_s: list[float] = field(default_factory=list)  # each piece's span + one period, in order
 
 
 def clean(imu: ImuData, max_gap_s: float) -> tuple[list[tuple[np.ndarray, np.ndarray]], CleanReport]:
@@ -61,6 +71,7 @@ def clean(imu: ImuData, max_gap_s: float) -> tuple[list[tuple[np.ndarray, np.nda
     (views of the input arrays when no row had to go)."""
     report = CleanReport()
     t, x = np.asarray(imu.t_s, dtype=np.float64), np.asarray(imu.values, dtype=np.float64)
+    t_in = t
     t, x, report.dropped_nonfinite = _finite_rows(t, x)
     dt = np.diff(t)  # (T-1,)
     if dt.size and dt.min() < 0:
@@ -75,8 +86,46 @@ def clean(imu: ImuData, max_gap_s: float) -> tuple[list[tuple[np.ndarray, np.nda
         dt = np.diff(t)
     cuts = np.flatnonzero(dt > max_gap_s) + 1
     report.gaps = int(cuts.size)
+    _count_seconds(report, t_in, t, cuts)
     pieces = [(tp, xp) for tp, xp in zip(np.split(t, cuts), np.split(x, cuts)) if tp.size >= 2]
     return pieces, report
+
+
+def _count_seconds(report: CleanReport, t_in: np.ndarray, t: np.ndarray, cuts: np.ndarray) -> None:
+    """The seconds fields of ``report`` from the raw and the cleaned timestamps and the gap
+    cuts: a few operations per piece, none per sample (``t_in`` is scanned only when rows
+    had to go)."""
+    if not t.size:
+        return
+    bounds = np.concatenate([[0], cuts, [t.size]])
+    rows = np.diff(bounds)  # (pieces,)
+    spans = t[bounds[1:] - 1] - t[bounds[:-1]]  # (pieces,)
+    multi = rows >= 2
+    period = float(spans[multi].sum() / (rows[multi] - 1).sum()) if multi.any() else 0.0
+    span = raw_span = float(t[-1] - t[0])
+    if report.dropped_nonfinite:
+        finite = t_in[np.isfinite(t_in)]
+        raw_span = float(finite.max() - finite.min())
+    report.period_s, report.seconds_in, report.nonfinite_s = period, raw_span + period, raw_span - span
+    report.gaps_s = float((t[cuts] - t[cuts - 1]).sum()) - cuts.size * period
+    report.short_s = float((~multi).sum()) * period
+    report.pieces_s = (spans[multi] + period).tolist()
+
+
+def drop_short(segments: list[Segment], report: CleanReport, min_duration_s: float) -> list[Segment]:
+    """The segments of at least ``min_duration_s``; the seconds of the others go to
+    ``report.short_s``, and the kept ones' span beyond their samples to ``report.edge_s``."""
+    kept, kept_s = [], []
+    for segment, piece_s in zip(segments, report.pieces_s):
+        seconds = len(segment.values) / segment.rate_hz
+        if seconds >= min_duration_s:
+            kept.append(segment)
+            kept_s.append(piece_s)
+            report.edge_s += piece_s - seconds
+        else:
+            report.short_s += piece_s
+    report.pieces_s = kept_s
+    return kept
 
 
 def _finite_rows(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -202,4 +251,6 @@ def process(imu: ImuData, target_hz: float | None, max_gap_s: float, scale: str,
     report.steps = ["clean", f"units->{sorted(set(units))}"]
     if target_hz:
         report.steps.append(f"resample->{target_hz}Hz")
+    report.short_s += sum(p for s, p in zip(segments, report.pieces_s) if not len(s.values))
+    report.pieces_s = [p for s, p in zip(segments, report.pieces_s) if len(s.values)]
     return [s for s in segments if len(s.values)], units, report

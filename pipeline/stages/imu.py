@@ -3,7 +3,9 @@
 Every recording is read by its dataset adapter, cleaned and resampled (``comodo.pipeline.
 signal``); the segments are laid end to end along one sample axis in recording order. A
 recording whose IMU cannot be read or is empty after cleaning is a counted reject, and so
-is one whose channels or units differ from the first kept recording's.
+is one whose channels or units differ from the first kept recording's. Every second a kept
+recording loses to cleaning (non-finite rows, gaps, short segments) is counted per recording
+in rejects/imu_samples.parquet (``pipeline.sample_accounting``).
 
 Recordings are processed on threads of this process (``threads``: polars' reader and scipy's
 filter release the GIL), a local process pool or a dask scheduler
@@ -26,6 +28,7 @@ from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.base import Reject
 from comodo.pipeline.parallel import imap_ordered
 from comodo.pipeline.progress import progress
+from comodo.pipeline.sample_accounting import IMU_SECONDS, imu_seconds
 from comodo.pipeline.stages.common import DatasetPaths, StageSummary, finish_rejects, output_config
 from comodo.pipeline.stages.imu_worker import Cleaning, Job, Result, process_one
 from comodo.pipeline.stages.ingest import make_adapter
@@ -90,9 +93,32 @@ def run(cfg: ImuConfig, data_dir: str | PathLike[str], dataset: str, adapter: st
                         gravity_tolerance=cfg.gravity_tolerance, quiet_cv=cfg.quiet_cv)
     jobs = [Job(reader, rec, cleaning) for rec in recs.iter_rows(named=True)]
     with write_lock(paths.imu_store, paths.options):
-        index, n_kept, n_rejected = _append_all(cfg, paths, jobs, dataset)
+        index, seconds, n_rejected = _append_all(cfg, paths, jobs, dataset)
         write_table(index, paths.imu_index, **paths.options)
+        _write_seconds(paths, seconds)
+    n_kept = len(seconds)
     return StageSummary("imu", dataset, "recordings", len(jobs), n_kept, n_rejected)
+
+
+def _write_seconds(paths: DatasetPaths, table: pl.DataFrame) -> None:
+    """rejects/imu_samples.parquet: per kept recording, IMU seconds in = out + dropped by reason."""
+    write_table(table, paths.rejects("imu_samples"), **paths.options)
+    log.info("imu %s: %.1f s of IMU in = %.1f s resampled + %s; %d non-finite and %d duplicate rows",
+             paths.dataset, table["seconds_in"].sum(), table["seconds_out"].sum(),
+             " + ".join(f"{table[c].sum():.2f} s {c[:-2]}" for c in IMU_SECONDS),
+             table["nonfinite_rows"].sum(), table["duplicate_rows"].sum())
+
+
+def _seconds_row(result: Result) -> dict[str, Any]:
+    """One row of rejects/imu_samples.parquet (``sample_accounting.IMU_SCHEMA``)."""
+    r, n = result.report, sum(result.lengths)
+    rate = result.segments[0].rate_hz
+    return {"recording_id": result.recording_id, "rows_in": result.rows_in,
+            "nonfinite_rows": r.dropped_nonfinite, "duplicate_rows": r.dropped_duplicates,
+            "rate_hz": rate, "samples_out": n, "seconds_in": r.seconds_in,
+            "seconds_out": sum(k / s.rate_hz for k, s in zip(result.lengths, result.segments)),
+            "nonfinite_s": r.nonfinite_s, "gaps_s": r.gaps_s, "short_segment_s": r.short_s,
+            "resampling_edge_s": r.edge_s}
 
 
 def _provenance(cfg: ImuConfig, paths: DatasetPaths, first: Result) -> Provenance:
@@ -116,7 +142,8 @@ def _appender(cfg: ImuConfig, paths: DatasetPaths, first: Result) -> RowAppender
 
 
 def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[Job], dataset: str
-                ) -> tuple[pl.DataFrame, int, int]:
+                ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """imu.parquet, imu_samples.parquet and the number of rejects."""
     appender: RowAppender | None = None
     kept: list[Result] = []
     rejects: list[Reject] = []
@@ -143,7 +170,7 @@ def _append_all(cfg: ImuConfig, paths: DatasetPaths, jobs: list[Job], dataset: s
         if appender is not None:
             appender.abort()  # a failed stage leaves no half-written store behind
         raise
-    return _segments_index(kept), len(kept), len(rejects)
+    return _segments_index(kept), imu_seconds([_seconds_row(r) for r in kept]), len(rejects)
 
 
 def _segments_index(results: list[Result]) -> pl.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from comodo.pipeline import signal, units_check
@@ -44,6 +44,8 @@ class Result:
     channels: list[str]
     units: list[str]
     steps: list[str]
+    report: signal.CleanReport = field(default_factory=signal.CleanReport)  # what cleaning dropped
+    rows_in: int = 0  # rows read
 
 
 def process_one(job: Job) -> Result | Reject:
@@ -55,16 +57,17 @@ def process_one(job: Job) -> Result | Reject:
         check_units(cfg, rid, imu.units, imu.channels, units, segments)
     except InputDataError as err:
         return Reject("imu", rid, "recording", str(err))
-    segments = [s for s in segments if len(s.values) / s.rate_hz >= cfg.min_duration_s]
+    segments = signal.drop_short(segments, report, cfg.min_duration_s)
     if not segments:
         return Reject("imu", rid, "recording",
                       f"no IMU segment of at least {cfg.min_duration_s}s after cleaning "
-                      f"({report.dropped_nonfinite} non-finite rows, {report.gaps} gaps)")
+                      f"({report.seconds_in:.3f} s in, {report.dropped_nonfinite} non-finite rows, "
+                      f"{report.gaps} gaps)")
     if report.dropped_nonfinite or report.dropped_duplicates or report.was_unsorted:
         log.info("%s: dropped %d non-finite and %d duplicate rows%s", rid, report.dropped_nonfinite,
                  report.dropped_duplicates, ", re-sorted" if report.was_unsorted else "")
     lengths = [len(s.values) for s in segments]
-    return Result(rid, segments, lengths, imu.channels, units, report.steps)
+    return Result(rid, segments, lengths, imu.channels, units, report.steps, report, len(imu.t_s))
 
 
 def check_units(cfg: Cleaning, rid: str, raw_units: list[str], channels: list[str], units: list[str],

@@ -36,6 +36,27 @@ def test_clean_drops_nan_duplicates_sorts_and_splits_at_gaps():
     assert [p[0].tolist() for p in pieces] == [[0.0, 0.01, 0.02, 0.03], [2.0, 2.01, 2.02]]
 
 
+def test_every_second_of_a_recording_is_in_a_kept_piece_or_counted_by_reason():
+    t = np.concatenate([np.arange(100) / 100, [2.0], 4.0 + np.arange(200) / 100, [7.0, 7.01]])
+    x = np.zeros((len(t), 6))
+    x[-2:, 0] = np.nan  # the last two rows: 1 s of the span (7.0 after 5.99) goes with them
+    x[50, 1] = np.nan  # inside a piece: no time lost
+    pieces, report = signal.clean(_imu(t, x), max_gap_s=0.5)
+    assert report.period_s == pytest.approx(0.01, rel=0.01)
+    assert report.seconds_in == pytest.approx(7.01 + report.period_s)
+    assert report.nonfinite_s == pytest.approx(7.01 - 5.99)
+    assert report.gaps_s == pytest.approx((2.0 - 0.99) + (4.0 - 2.0) - 2 * report.period_s)
+    assert report.short_s == pytest.approx(report.period_s)  # the lone sample at 2.0 s
+    assert report.pieces_s == pytest.approx([0.99 + report.period_s, 1.99 + report.period_s])
+    segments = [signal.resample(tp, xp, 200.0) for tp, xp in pieces]
+    kept = signal.drop_short(segments, report, min_duration_s=1.5)
+    assert [len(s.values) for s in kept] == [399]  # 4.0 - 5.99 s; the first piece is too short
+    assert report.short_s == pytest.approx(report.period_s + 0.99 + report.period_s)
+    assert report.edge_s == pytest.approx(1.99 + report.period_s - 399 / 200)
+    accounted = report.nonfinite_s + report.gaps_s + report.short_s + report.edge_s
+    assert report.seconds_in == pytest.approx(399 / 200 + accounted)
+
+
 def test_units_are_converted_to_g_and_deg_per_s():
     t = np.arange(0, 3, 0.01)
     x = np.tile([9.80665, 0, 0, math.pi, 0, 0], (len(t), 1))

@@ -126,3 +126,58 @@ def test_windows_counts_only_what_imu_kept_and_accounts_for_every_sample(tmp_pat
     assert samples["samples_in_windows"].to_list() == [2000, 2000]
     assert samples["partial_window"].to_list() == [399, 399]
     assert samples["trimmed_s"].to_list() == pytest.approx([1.995, 1.995])
+
+
+def _cut(raw: Path, uid: str, keep, rate: float = 100.0, seconds: float = 20.0) -> None:
+    """Rewrite one recording's IMU (``rate`` Hz over ``seconds``) through ``keep(t, x)``."""
+    from ego4d_fixture import write_imu
+
+    t = np.arange(int(seconds * rate)) / rate
+    x = np.column_stack([np.sin(2 * np.pi * 0.5 * t)] * 6)
+    x[:, 2] += 9.80665
+    write_imu(raw / "imu" / f"{uid}.csv", *keep(t, x))
+
+
+def _nan_rows(t, x):
+    x = x.copy()
+    x[300:310, 0] = np.nan  # inside: bridged by the resampler, costs no time
+    x[-50:, 3] = np.nan  # the last 0.5 s
+    return t, x
+
+
+def test_imu_seconds_in_are_in_windows_or_counted_through_imu_and_windows(tmp_path):
+    from ego4d_fixture import make_dataset
+
+    raw = tmp_path / "raw"
+    recs = {"nan_rows": ("walk", "train"), "gap": ("run", "train"), "whole200": ("walk", "test"),
+            "whole100": ("run", "test")}
+    make_dataset(raw, recs, video_s=20.0)
+    _cut(raw, "nan_rows", _nan_rows)
+    _cut(raw, "gap", lambda t, x: (t[(t < 0.5) | (t >= 4.5)], x[(t < 0.5) | (t >= 4.5)]))  # 0.5 s, 4 s gap
+    _cut(raw, "whole200", lambda t, x: (t, x), rate=200.0)  # resampled IMU ends at 19.995 s
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data"), "ingest": {"require_splits": []},
+                                      "datasets": {"c": {"adapter": "ego4d", "root": str(raw)}}}))
+    for stage in ("ingest", "imu", "windows"):
+        result = CliRunner().invoke(app, [stage, "-d", "c", "--params", str(params)])
+        assert result.exit_code == 0, result.output
+    rejects = tmp_path / "data" / "c" / "rejects"
+    imu_s = pl.read_parquet(rejects / "imu_samples.parquet")
+    win = pl.read_parquet(rejects / "windows_samples.parquet")
+    both = {r["recording_id"]: r for r in imu_s.join(win, on="recording_id").iter_rows(named=True)}
+    assert sorted(both) == sorted(recs)
+    period = {"nan_rows": 0.01, "gap": 0.01, "whole200": 0.005, "whole100": 0.01}
+    for rid, r in both.items():
+        assert r["seconds_out"] == pytest.approx(r["samples_in_s"], abs=1e-9)  # imu's out is windows' in
+        accounted = r["trimmed_s"] + r["nonfinite_s"] + r["gaps_s"] + r["short_segment_s"]
+        assert abs(r["seconds_in"] - r["samples_in_windows_s"] - accounted) <= period[rid] + 1e-9, r
+        assert 0 <= r["resampling_edge_s"] <= period[rid] + 1e-9
+    nan, gap = both["nan_rows"], both["gap"]
+    # one period is the mean step inside the pieces: the 10 bridged rows lengthen it by 0.5%
+    assert (nan["nonfinite_rows"], nan["seconds_in"]) == (60, pytest.approx(20.0, abs=1e-4))
+    assert nan["nonfinite_s"] == pytest.approx(0.5) and nan["gaps_s"] == nan["short_segment_s"] == 0
+    assert (gap["gaps_s"], gap["short_segment_s"]) == (pytest.approx(4.0), pytest.approx(0.5))
+    assert gap["samples_in_windows_s"] == 15.0  # 4.5 - 19.5 s
+    assert (both["whole200"]["seconds_in"], both["whole200"]["samples_in_windows_s"]) == (20.0, 20.0)
+    whole100 = both["whole100"]  # resampled to 19.99 s: three windows, the 4th is 999 samples short
+    assert (whole100["samples_in_windows_s"], whole100["partial_window"]) == (15.0, 999)
