@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
@@ -127,3 +130,61 @@ def test_a_failed_repro_keeps_the_partial_feature_store_and_drops_other_outputs(
     assert features.returncode != 0 and windows.returncode != 0
     assert (store / "chunk-written-before-the-kill").exists()
     assert not windows_store.exists() or not (windows_store / "chunk-written-before-the-kill").exists()
+
+
+def _tiny_project(root: Path) -> Path:
+    """A copy of the project's dvc.yaml, params.yaml and pipeline/ (the code deps DVC hashes)
+    with a synthetic dataset of 6 short recordings and a features stage of one window a chunk."""
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    values = yaml.safe_load((root / "params.yaml").read_text())
+    values["synth"].update(n_classes=2, recordings_per_class=3, duration_s=12.0, size=64)
+    values["imu"]["workers"] = 1
+    values["features"].update(chunk_rows=1, batch_size=1, num_workers=0, device="cpu")
+    (root / "params.yaml").write_text(yaml.safe_dump(values))
+    dvc(root, "init", "--no-scm", "-q")
+    return root
+
+
+def _complete(store: Path) -> list[str]:
+    folder = store / "_complete" / "c"
+    return sorted(p.name for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+
+
+def _files(store: Path) -> list[Path]:
+    return [p for p in sorted(store.rglob("*")) if p.is_file()]
+
+
+def _chunk_times(store: Path, chunks: list[str]) -> dict[str, int]:
+    """mtime of every file of these chunks (``<array>/c/<chunk>[/...]``) in the store's arrays."""
+    rel = {p: p.relative_to(store).parts for p in _files(store)}
+    return {"/".join(parts): p.stat().st_mtime_ns for p, parts in rel.items()
+            if parts[0] in ("pooled", "frames", "valid") and parts[1:2] == ("c",) and parts[2] in chunks}
+
+
+@pytest.mark.slow  # the synthetic pipeline up to features three times (~1 min)
+def test_dvc_repro_killed_during_features_resumes_from_its_complete_chunks(tmp_path):
+    root = _tiny_project(tmp_path)
+    store = root / "data/synthetic/features/mobilenetv2_imagenet.zarr"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "COMODO_PROGRESS": "0"}
+    proc = subprocess.Popen([*DVC, "repro", "features@synthetic"], cwd=root, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while len(_complete(store)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # dvc, its shell and `comodo features`
+    proc.wait()
+    done = _complete(store)
+    n_windows = len(pl.read_parquet(root / "data/synthetic/windows.parquet"))
+    assert 0 < len(done) < n_windows, f"the kill landed after {len(done)} of {n_windows} chunks"
+    before = _chunk_times(store, done)
+    resumed = dvc(root, "repro", "features@synthetic")
+    assert f"{n_windows - len(done)} of {n_windows} windows to extract" in resumed.stderr
+    assert _chunk_times(store, done) == before  # the chunks done before the kill were not rewritten
+    files = {str(p.relative_to(store)): p.read_bytes() for p in _files(store)}
+    shutil.rmtree(store)
+    fresh = dvc(root, "repro", "features@synthetic")  # the output is missing: one uninterrupted run
+    assert f"{n_windows} of {n_windows} windows to extract" in fresh.stderr
+    assert {str(p.relative_to(store)): p.read_bytes() for p in _files(store)} == files
