@@ -9,6 +9,8 @@ Expected files under ``root``::
     labels.txt                only when no split lists exist: ``uid<TAB>scenario`` for every
                               uid; then a seeded 7:2:1 split by recording (option ``seed``)
 
+Options (``Ego4DOptions``; any other key is an error): ``seed``, ``video_dir``, ``imu_dir``.
+
 The native IMU rate is estimated from the first timestamps of each CSV. Recordings without
 an IMU file or with an unreadable video are rejected with their reason; classes with too few
 windows are dropped later by the windows stage (``windows.min_windows_per_class``).
@@ -21,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from comodo.pipeline.config import StageConfig
 from comodo.pipeline.datasets.base import DatasetAdapter, ImuData, Recording, Reject
 from comodo.pipeline.datasets.common import (
     EGO4D_COLUMNS,
@@ -30,10 +33,17 @@ from comodo.pipeline.datasets.common import (
     read_label_list,
     seeded_split,
 )
+from comodo.pipeline.datasets.splits import parse_options
 from comodo.pipeline.registry import DATASETS
 from comodo.stores.errors import InputDataError, LayoutError
 
 SPLITS = ("train", "val", "test")
+
+
+class Ego4DOptions(StageConfig):
+    seed: int = 0  # the seeded 7:2:1 split, when there are no split lists
+    video_dir: str = "videos"  # folders under root
+    imu_dir: str = "imu"
 
 
 @DATASETS.register("ego4d")
@@ -42,6 +52,10 @@ class Ego4D(DatasetAdapter):
 
     name = "ego4d"
     layout = "videos/<uid>.mp4, imu/<uid>.csv, train.txt/val.txt/test.txt (or labels.txt) of uid<TAB>label"
+
+    def __init__(self, root: str | Path, dataset: str | None = None, **options: Any):
+        super().__init__(root, dataset, **options)
+        self.opts = parse_options(Ego4DOptions, options, self.name, self.dataset)
 
     def _labels_and_splits(self) -> dict[str, tuple[str, str]]:
         lists = {s: self.root / f"{s}.txt" for s in SPLITS}
@@ -61,12 +75,11 @@ class Ego4D(DatasetAdapter):
                 f"expected {self.layout}; found {sorted(p.name for p in self.root.iterdir())[:10]}"
             )
         labels = read_label_list(labels_path)
-        splits = seeded_split(list(labels), int(self.options.get("seed", 0)))
+        splits = seeded_split(list(labels), self.opts.seed)
         return {uid: (label, splits[uid]) for uid, label in labels.items()}
 
     def scan(self) -> tuple[list[Recording], list[Reject]]:
-        video_dir = self.root / self.options.get("video_dir", "videos")
-        imu_dir = self.root / self.options.get("imu_dir", "imu")
+        video_dir, imu_dir = self.root / self.opts.video_dir, self.root / self.opts.imu_dir
         if video_dir.is_dir() or imu_dir.is_dir() or not any(self.root.glob("*.txt")):
             self.require(video_dir, "video folder")  # a folder of split lists only: listed uids
             self.require(imu_dir, "IMU folder")  # without files are rejects, one by one

@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from comodo.pipeline.config import StageConfig, build
+from comodo.pipeline.config import StageConfig, build, nearest
 from comodo.pipeline.datasets.base import Recording
 from comodo.stores.errors import ConfigError
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 SplitMode = Literal["auto", "files", "random", "subject"]
 
-OptionsT = TypeVar("OptionsT", bound="AdapterOptions")
+OptionsT = TypeVar("OptionsT", bound=StageConfig)
 
 
 class AdapterOptions(StageConfig):
@@ -56,8 +56,9 @@ def parse_options(model: type[OptionsT], options: dict[str, Any], adapter: str, 
     """Validate ``options``; the error names the dataset and lists the valid keys."""
     unknown = sorted(set(options) - set(model.model_fields))
     if unknown:
+        named = ", ".join(f"{k!r}{nearest(k, model.model_fields)}" for k in unknown)
         raise ConfigError(
-            f"datasets.{dataset}.options: unknown option(s) {unknown} for adapter {adapter!r}; "
+            f"datasets.{dataset}.options: unknown option(s) {named} for adapter {adapter!r}; "
             f"valid options: {', '.join(sorted(model.model_fields))}"
         )
     return build(model, options, f"datasets.{dataset}.options (adapter {adapter!r})")

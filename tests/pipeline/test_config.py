@@ -75,6 +75,15 @@ def test_out_of_range_values_are_errors_naming_the_key(tmp_path, model, section,
         load_section(model, section, path)
 
 
+@pytest.mark.parametrize("adapter", ["ego4d", "utd_mhad", "manifest"])
+def test_an_unknown_adapter_option_names_the_nearest_option(tmp_path, adapter):
+    from comodo.pipeline.stages.ingest import make_adapter
+
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) 'sedd' \(did you mean 'seed'\?\) "
+                                          rf"for adapter '{adapter}'; valid options: .*seed"):
+        make_adapter(adapter, str(tmp_path), "tiny", {"sedd": 1})
+
+
 def test_an_unknown_imu_unit_names_channel_unit_and_the_known_units():
     with pytest.raises(InputDataError, match=r"channel acc_y has unknown unit 'furlong/s\^2'; "
                                              r"known units: .*m/s\^2"):

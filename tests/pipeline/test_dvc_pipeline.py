@@ -87,12 +87,13 @@ def test_nothing_is_stale_right_after_the_commit(committed):
 
 @pytest.mark.slow
 def test_a_distill_override_makes_only_the_stages_that_train_students_stale(committed):
+    """distill, and benchmark, sweep and fewshot, which train (or reuse) students with it."""
     def edit(v):
         v["datasets"]["synthetic"]["overrides"]["distill"] = {"queue_size": 16}
 
     stale = stale_after(committed, edit)
     sweeps = {s for s in stage_paths(committed) if s.startswith("sweep@")}
-    assert stale == {"distill@synthetic", "benchmark@synthetic"} | sweeps
+    assert stale == {"distill@synthetic", "benchmark@synthetic", "fewshot@synthetic"} | sweeps
 
 
 @pytest.mark.slow

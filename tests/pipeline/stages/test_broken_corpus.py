@@ -86,6 +86,12 @@ def test_broken_recordings_are_kept_or_counted_at_every_stage(corpus):
     assert (gap["short_segment"], gap["samples_in_windows"], gap["partial_window"]) == (599, 1000, 199)
     good = samples.filter(pl.col("recording_id") == "good00").row(0, named=True)
     assert (good["samples_in_windows"], good["partial_window"]) == (2000, 399)  # 2 windows + tail
+    seconds = pl.read_parquet(data / "rejects" / "imu_samples.parquet").join(samples, on="recording_id")
+    assert len(seconds) == len(kept_imu)
+    lost = seconds.select("trimmed_s", "nonfinite_s", "gaps_s", "short_segment_s").sum_horizontal()
+    assert ((seconds["seconds_in"] - seconds["samples_in_windows_s"] - lost).abs() <= 0.01).all()  # 100 Hz
+    gap_s = seconds.filter(pl.col("recording_id") == "bad_gap").row(0, named=True)
+    assert gap_s["gaps_s"] == pytest.approx(3.0, abs=1e-6) and gap_s["short_segment_s"] == 0  # 3 s >= 1 s
 
     code, _ = _stage("features", params)
     feat_rejects = rejects("features")
