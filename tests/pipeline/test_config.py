@@ -84,6 +84,18 @@ def test_an_unknown_adapter_option_names_the_nearest_option(tmp_path, adapter):
         make_adapter(adapter, str(tmp_path), "tiny", {"sedd": 1})
 
 
+def test_an_unknown_teacher_param_or_student_option_names_the_nearest():
+    from comodo.pipeline.registry import load_plugins
+    from comodo.pipeline.students.base import StudentSpec, build_student
+    from comodo.pipeline.teachers.base import build_teacher
+
+    load_plugins()
+    with pytest.raises(ConfigError, match=r"no params 'revison' \(did you mean 'revision'\?\)"):
+        build_teacher("timesformer", params={"revison": "main"})
+    with pytest.raises(ConfigError, match=r"no option\(s\) 'widht' \(did you mean 'widths'\?\)"):
+        build_student(StudentSpec("cnn1d", 6, 1000, None, {"widht": [8]}))
+
+
 def test_an_unknown_imu_unit_names_channel_unit_and_the_known_units():
     with pytest.raises(InputDataError, match=r"channel acc_y has unknown unit 'furlong/s\^2'; "
                                              r"known units: .*m/s\^2"):
