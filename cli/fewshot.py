@@ -8,7 +8,7 @@ import typer
 
 from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
 from comodo.cli.main import app
-from comodo.cli.stages import data_dir
+from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section
 
 
@@ -28,7 +28,8 @@ def fewshot(
     cfg = load_section(FewshotConfig, "fewshot", params, dataset=dataset)
     bench = load_section(BenchmarkConfig, "benchmark", params, dataset=dataset)
     distill_cfg = load_section(DistillConfig, "distill", params, dataset=dataset)
-    record = run(cfg, bench, distill_cfg, Path(data_dir(params)), dataset, runs_dir, metrics_dir)
+    record = run(cfg, bench, distill_cfg, data_dir(params), dataset, runs_dir, metrics_dir,
+                 storage_options(params))
     for result in record["results"]:
         for curve in result["curves"]:
             typer.echo(f"fewshot {dataset} {result['fold']:10s} {curve['method']:28s} " + "  ".join(

@@ -116,6 +116,14 @@ def point(k: str, per_seed: dict[int, list[dict[str, float]]]) -> dict[str, Any]
     return out
 
 
+def merge_into(pooled: Scores, scores: Scores) -> None:
+    """Append a fold's draws to ``pooled``, per method, k and seed (subjects pooled)."""
+    for method, per_k in scores.items():
+        for k, per_seed in per_k.items():
+            for seed, values in per_seed.items():
+                pooled.setdefault(method, {}).setdefault(k, {}).setdefault(seed, []).extend(values)
+
+
 def summarise(scores: Scores) -> list[dict[str, Any]]:
     """One curve per method: a point per k (``point``)."""
     return [{"method": method, "points": [point(k, per_seed) for k, per_seed in per_k.items()]}
@@ -133,26 +141,23 @@ def compare(scores: Scores, key: str = "acc@1") -> list[dict[str, Any]]:
     return out
 
 
-def run(cfg: FewshotConfig, bench: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: Path,
-        dataset: str, runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics")
-        ) -> dict[str, Any]:
+def run(cfg: FewshotConfig, bench: BenchmarkConfig, distill_cfg: DistillConfig, data_dir: str,
+        dataset: str, runs_dir: Path = Path("runs"), metrics_dir: Path = Path("metrics"),
+        storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every encoder x k x draw (x subject); writes and returns ``metrics/<ds>/fewshot.json``."""
     fs.CLASSIFIERS.get(cfg.classifier)  # unknown names fail before any training
     for method in selected(cfg, bench):
         FEATURES.get(method.kind)
     check_config(distill_cfg)
     contexts, classes = load_contexts(bench.model_copy(update={"folds": cfg.folds}), distill_cfg,
-                                      data_dir, dataset, runs_dir)
+                                      data_dir, dataset, runs_dir, storage_options)
     skipped: list[dict[str, Any]] = []
     results = []
     pooled: Scores = {}
     for fold_ctx in contexts:
         fold = fold_ctx.fold
         scores, used = fold_scores(cfg, bench, fold_ctx, fold, skipped)
-        for method, per_k in scores.items():
-            for k, per_seed in per_k.items():
-                for seed, values in per_seed.items():
-                    pooled.setdefault(method, {}).setdefault(k, {}).setdefault(seed, []).extend(values)
+        merge_into(pooled, scores)
         results.append({"fold": fold, "n_train": int(len(fold_ctx.y[fold_ctx.train])),
                         "n_test": int(len(fold_ctx.y[fold_ctx.test])), "curves": summarise(scores),
                         "tests": compare(scores), "draws": used})

@@ -113,11 +113,13 @@ def test_the_commands_take_an_s3_data_dir_and_its_storage_options(remote, tmp_pa
         "datasets": {"a": entry, "b": entry, "u": {**entry, "overrides": {"uma": UMA}}},
         "distill": DISTILL, "evaluate": {"knn_k": 3},
         "benchmark": {"seeds": [0], "methods": [{"name": "random", "kind": "random_init"}]},
+        "fewshot": {"shots": [1], "draws": 2, "methods": ["random"]},
         "sweep": {"enabled": True, "dataset": "a", "params": {"queue_size": [8]}},
         "transfer": {"pairs": [{"source": "a", "target": "b", "runs": "comodo"}]}}))
     runner = CliRunner()
     for args in (["distill", "-d", "a", "--run-name", "comodo"], ["evaluate", "-d", "a"],
-                 ["benchmark", "-d", "a"], ["sweep", "-d", "a", "--param", "queue_size"],
+                 ["benchmark", "-d", "a"], ["fewshot", "-d", "a"],
+                 ["sweep", "-d", "a", "--param", "queue_size"],
                  ["transfer"], ["uma", "-d", "u"], ["report", "--name", "s3"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.stderr)
