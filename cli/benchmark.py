@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
+from comodo.cli.common import DATASET_OPTION, METRICS_DIR_OPTION, PARAMS_OPTION, RUNS_DIR_OPTION, cli_command
 from comodo.cli.main import app
 from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section
@@ -17,8 +17,8 @@ from comodo.pipeline.config import load_section
 def benchmark(
     dataset: str = DATASET_OPTION,
     params: str = PARAMS_OPTION,
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where distill runs go"),
-    metrics_dir: Path = typer.Option(Path("metrics"), "--metrics-dir", help="where to write metrics"),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    metrics_dir: Path = METRICS_DIR_OPTION,
     folds: str = typer.Option(None, "--folds",
                               help="split (the dataset's) or subject (leave one subject out)"),
 ) -> None:

@@ -6,6 +6,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -17,6 +18,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 PARAMS_OPTION = typer.Option("params.yaml", "--params", help="params file with one section per stage")
 DATASET_OPTION = typer.Option(..., "--dataset", "-d", help="dataset name from the 'datasets:' map")
+RUNS_DIR_OPTION = typer.Option(Path("runs"), "--runs-dir", help="distill runs: <runs-dir>/<dataset>/<run>")
+METRICS_DIR_OPTION = typer.Option(Path("metrics"), "--metrics-dir",
+                                  help="metrics JSON: <metrics-dir>/<dataset>/<table>.json")
 
 
 def one_line(err: ComodoError) -> str:

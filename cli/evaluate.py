@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
+from comodo.cli.common import DATASET_OPTION, METRICS_DIR_OPTION, PARAMS_OPTION, RUNS_DIR_OPTION, cli_command
 from comodo.cli.main import app
 from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section
@@ -18,8 +18,8 @@ def evaluate(
     dataset: str = DATASET_OPTION,
     params: str = PARAMS_OPTION,
     run_name: str = typer.Option(None, "--run", help="run folder under runs/<ds>/ (overrides params)"),
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where distill wrote its runs"),
-    metrics_dir: Path = typer.Option(Path("metrics"), "--metrics-dir", help="where to write metrics"),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    metrics_dir: Path = METRICS_DIR_OPTION,
     folds: str = typer.Option(None, "--folds",
                               help="split (the dataset's) or subject (leave one subject out)"),
 ) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
+from comodo.cli.common import DATASET_OPTION, METRICS_DIR_OPTION, PARAMS_OPTION, RUNS_DIR_OPTION, cli_command
 from comodo.cli.main import app
 from comodo.cli.stages import data_dir
 from comodo.pipeline.config import dataset_entry, load_section, read_params
@@ -23,8 +24,8 @@ def export(
     fmt: str = typer.Option(None, "--format", help="bundle format: onnx"),
     quantize: str = typer.Option(None, "--quantize", help="none | int8 (dynamic quantisation)"),
     classifier: str = typer.Option(None, "--classifier", help="svm (the SVM protocol) | linear"),
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where distill wrote its runs"),
-    metrics_dir: Path = typer.Option(Path("metrics"), "--metrics-dir", help="where evaluate wrote metrics"),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    metrics_dir: Path = METRICS_DIR_OPTION,
     out: Path = typer.Option(Path("exports"), "--out", help="bundles go to <out>/<ds>/<run>/"),
 ) -> None:
     """Write a self-contained ONNX bundle of a run: encoder, classifier, preprocessing, card."""
@@ -90,10 +91,8 @@ def predict(
         _show(rows, None, header=not tables)
         tables.append(rows)
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how following ends
         runner.follow(model, imu_file, emit, hop, start, reading, poll, settle, idle_exit)
-    except KeyboardInterrupt:
-        pass  # the normal end of following
     if out is not None:
         _show(pl.concat(tables) if tables else pl.DataFrame(), out, header=False)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from comodo.cli.common import DATASET_OPTION, PARAMS_OPTION, cli_command
+from comodo.cli.common import DATASET_OPTION, METRICS_DIR_OPTION, PARAMS_OPTION, RUNS_DIR_OPTION, cli_command
 from comodo.cli.main import app
 from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section
@@ -18,8 +18,8 @@ def sweep(
     dataset: str = DATASET_OPTION,
     param: str = typer.Option(..., "--param", help="a key of sweep.params (a distill setting)"),
     params: str = PARAMS_OPTION,
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where the sweep runs go"),
-    metrics_dir: Path = typer.Option(Path("metrics"), "--metrics-dir", help="where to write metrics"),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    metrics_dir: Path = METRICS_DIR_OPTION,
 ) -> None:
     """One distill run per value of the swept setting, judged by the SVM protocol."""
     from comodo.pipeline.stages.distill import DistillConfig

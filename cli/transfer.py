@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from comodo.cli.common import PARAMS_OPTION, cli_command
+from comodo.cli.common import METRICS_DIR_OPTION, PARAMS_OPTION, RUNS_DIR_OPTION, cli_command
 from comodo.cli.main import app
 from comodo.cli.stages import data_dir, storage_options
 from comodo.pipeline.config import load_section
@@ -16,8 +16,8 @@ from comodo.pipeline.config import load_section
 @cli_command
 def transfer(
     params: str = PARAMS_OPTION,
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="where the source runs are"),
-    metrics_dir: Path = typer.Option(Path("metrics"), "--metrics-dir", help="where to write metrics"),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    metrics_dir: Path = METRICS_DIR_OPTION,
 ) -> None:
     """SVM Acc@1/3/5 on B's split and labels of encoders distilled on A, windows harmonised."""
     from comodo.pipeline.stages.transfer import TransferConfig, run

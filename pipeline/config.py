@@ -38,6 +38,12 @@ def nearest(name: str, valid: Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+def with_nearest(names: Iterable[str], valid: Iterable[str]) -> str:
+    """``'a' (did you mean 'b'?), 'c'``: each unknown name with its closest valid one, if any."""
+    valid = sorted(valid)
+    return ", ".join(f"{name!r}{nearest(name, valid)}" for name in names)
+
+
 def unknown_name(what: str, name: str, valid: Iterable[str]) -> str:
     valid = sorted(valid)
     return f"unknown {what} {name!r}{nearest(name, valid)}; valid: {', '.join(valid)}"

@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from comodo.pipeline.config import StageConfig, build, nearest
+from comodo.pipeline.config import StageConfig, build, with_nearest
 from comodo.pipeline.datasets.base import Recording
 from comodo.stores.errors import ConfigError
 
@@ -56,7 +56,7 @@ def parse_options(model: type[OptionsT], options: dict[str, Any], adapter: str, 
     """Validate ``options``; the error names the dataset and lists the valid keys."""
     unknown = sorted(set(options) - set(model.model_fields))
     if unknown:
-        named = ", ".join(f"{k!r}{nearest(k, model.model_fields)}" for k in unknown)
+        named = with_nearest(unknown, model.model_fields)
         raise ConfigError(
             f"datasets.{dataset}.options: unknown option(s) {named} for adapter {adapter!r}; "
             f"valid options: {', '.join(sorted(model.model_fields))}"

@@ -123,7 +123,7 @@ def _seconds_row(result: Result) -> dict[str, Any]:
 
 def _provenance(cfg: ImuConfig, paths: DatasetPaths, first: Result) -> Provenance:
     return Provenance("imu", config_hash(output_config(cfg)), hash_file(paths.recordings, **paths.options),
-                      details={"channels": first.channels, "units": first.units, "steps": first.steps,
+                      details={"channels": first.channels, "units": first.units, "steps": first.report.steps,
                                "target_rate_hz": cfg.target_rate_hz, "scale": cfg.scale,
                                "scale_factors": cfg.scale_factors.model_dump()})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from comodo.pipeline import signal, units_check
@@ -43,9 +43,8 @@ class Result:
     lengths: list[int]
     channels: list[str]
     units: list[str]
-    steps: list[str]
-    report: signal.CleanReport = field(default_factory=signal.CleanReport)  # what cleaning dropped
-    rows_in: int = 0  # rows read
+    report: signal.CleanReport  # the cleaning steps and what they dropped
+    rows_in: int  # rows read
 
 
 def process_one(job: Job) -> Result | Reject:
@@ -67,7 +66,7 @@ def process_one(job: Job) -> Result | Reject:
         log.info("%s: dropped %d non-finite and %d duplicate rows%s", rid, report.dropped_nonfinite,
                  report.dropped_duplicates, ", re-sorted" if report.was_unsorted else "")
     lengths = [len(s.values) for s in segments]
-    return Result(rid, segments, lengths, imu.channels, units, report.steps, report, len(imu.t_s))
+    return Result(rid, segments, lengths, imu.channels, units, report, len(imu.t_s))
 
 
 def check_units(cfg: Cleaning, rid: str, raw_units: list[str], channels: list[str], units: list[str],

@@ -37,7 +37,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from comodo.pipeline.config import nearest
+from comodo.pipeline.config import with_nearest
 from comodo.pipeline.registry import STUDENTS
 from comodo.stores.errors import ConfigError, ModelLoadError
 
@@ -193,7 +193,7 @@ def build_student(spec: StudentSpec) -> nn.Module:
     known = [p for p in params if p not in ("n_channels", "reduction")]
     unknown = sorted(set(spec.options) - set(known))
     if unknown:
-        named = ", ".join(f"{k!r}{nearest(k, known)}" for k in unknown)
+        named = with_nearest(unknown, known)
         raise ConfigError(f"student {spec.name!r} takes no option(s) {named}; it takes: {', '.join(known)}")
     if spec.reduction is not None and spec.reduction not in REDUCTIONS:
         raise ConfigError(f"unknown reduction {spec.reduction!r}; valid: {', '.join(REDUCTIONS)}")

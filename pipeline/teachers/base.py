@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from comodo.pipeline.config import nearest
+from comodo.pipeline.config import with_nearest
 from comodo.pipeline.registry import TEACHERS
 from comodo.stores.errors import ConfigError
 
@@ -122,7 +122,7 @@ def build_teacher(name: str, model: str | None = None, frames: int | None = None
     accepted = set(inspect.signature(factory).parameters) - {"model", "frames", "pooling"}
     unknown = sorted(set(params) - accepted)
     if unknown:
-        named = ", ".join(f"{k!r}{nearest(k, accepted)}" for k in unknown)
+        named = with_nearest(unknown, accepted)
         raise ConfigError(f"teacher {name!r} has no params {named}; "
                           f"valid: {', '.join(sorted(accepted)) or 'none'}")
     teacher = factory(model=model, frames=frames, pooling=pooling, **params)

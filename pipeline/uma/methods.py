@@ -6,6 +6,7 @@ D_Align) and predicts from IMU only, video only or both (``None`` for a missing 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Protocol
 
@@ -68,11 +69,12 @@ def batched(fn: Callable[..., torch.Tensor], *arrays: np.ndarray | None,
     return np.concatenate(outs)
 
 
-class Modules:
+class Modules(ABC):
     """Weights of a method's named modules as one flat state dict (``<module>.<key>``)."""
 
+    @abstractmethod
     def modules(self) -> dict[str, nn.Module]:
-        raise NotImplementedError
+        """The method's modules by name."""
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {f"{name}.{k}": v for name, m in self.modules().items() for k, v in m.state_dict().items()}

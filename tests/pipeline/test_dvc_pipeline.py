@@ -28,16 +28,16 @@ def dvc(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
                           check=check, timeout=300)
 
 
-def placeholder(path: Path) -> None:
+def stand_in(path: Path) -> None:
     """A file for a file path, a folder holding one file for a folder path."""
     if path.exists():
         return
     if path.suffix in FILE_SUFFIXES:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("placeholder\n")
+        path.write_text("stand-in input\n")
     else:
         path.mkdir(parents=True, exist_ok=True)
-        (path / "part").write_text("placeholder\n")
+        (path / "part").write_text("stand-in input\n")
 
 
 def stage_paths(root: Path) -> dict[str, dict[str, list[str]]]:
@@ -62,7 +62,7 @@ def committed(tmp_path_factory) -> Path:
     dvc(root, "init", "--no-scm", "-q")
     for paths in stage_paths(root).values():
         for p in paths["deps"] + paths["outs"]:
-            placeholder(root / p)
+            stand_in(root / p)
     dvc(root, "commit", "--force", "-q")
     return root
 
@@ -125,7 +125,7 @@ def test_a_failed_repro_keeps_the_partial_feature_store_and_drops_other_outputs(
     windows_store = committed / "data/synthetic/windows.zarr"
     (store / "chunk-written-before-the-kill").write_text("x")
     (windows_store / "chunk-written-before-the-kill").write_text("x")
-    # the placeholder inputs make both commands fail, after DVC prepared their outputs
+    # the stand-in inputs make both commands fail, after DVC prepared their outputs
     features = dvc(committed, "repro", "--force", "--single-item", "features@synthetic", check=False)
     windows = dvc(committed, "repro", "--force", "--single-item", "windows@synthetic", check=False)
     assert features.returncode != 0 and windows.returncode != 0
