@@ -38,7 +38,7 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check .
 
-# the issue-facing benchmarks: imu + windows against pandas + scipy on 100 h of IMU, the fast
+# the headline benchmarks: imu + windows against pandas + scipy on 100 h of IMU, the fast
 # SVM against the reference protocol, export latency and size (benchmarks/results/*.json)
 bench: install
 	$(RUN) COMODO_PROGRESS=0 $(BIN)/python -m benchmarks bench_imu bench_svm bench_export

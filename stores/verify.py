@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import zarr.codecs
 
 from comodo.stores import fs
 from comodo.stores.backends import TEMP_SUFFIX
@@ -181,6 +182,18 @@ def _check_index(store: ChunkedStore, report: VerifyReport, options: Mapping[str
             )
 
 
+def _check_checksums(store: ChunkedStore, report: VerifyReport) -> None:
+    """Every array (the markers included) must end its codec chain with crc32c: without it a
+    flipped byte reads back as a plausible value."""
+    for name in [*store.names, MARKER]:
+        codecs = store.group[name].compressors  # type: ignore[union-attr]
+        if not codecs or not isinstance(codecs[-1], zarr.codecs.Crc32cCodec):
+            report.problems.append(
+                f"store {store.url}: array {name} has no crc32c checksum, so damaged chunks would "
+                f"read back unnoticed; re-run stage '{store.provenance.stage}' to rewrite it"
+            )
+
+
 def _check_schema(store: ChunkedStore, report: VerifyReport) -> None:
     found = store.provenance.schema_version
     if found != SCHEMA_VERSION:
@@ -201,6 +214,7 @@ def verify(url: str, storage_options: Mapping[str, Any] | None = None) -> Verify
         return report
     report.arrays = list(store.names)
     _check_schema(store, report)
+    _check_checksums(store, report)
     done = _check_markers(store, report)
     files = list_files(url, options)
     for name in store.names:

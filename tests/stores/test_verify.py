@@ -135,3 +135,19 @@ def test_many_missing_chunks_are_listed_up_to_a_limit_then_counted(local, layout
     assert len(problems) == 21
     assert "chunk 19 (rows 19..19)" in problems[19]
     assert problems[20].endswith("array 'x': 5 more like the above")
+
+
+def test_an_array_without_a_checksum_is_reported(local):
+    """A store written before every array carried crc32c: verify names the array and the stage."""
+    import zarr.codecs
+
+    store = local.fill(local.create())
+    group = ChunkedStore.open(store.url, mode="r+").group
+    old = group["pooled"]
+    values = old[:]
+    group.create_array("pooled", shape=old.shape, chunks=old.chunks, dtype=old.dtype, fill_value=0,
+                       compressors=[zarr.codecs.ZstdCodec(level=3)], overwrite=True)[:] = values
+    problems = verify(store.url).problems
+    assert len(problems) == 1, problems
+    assert f"store {store.url}: array pooled has no crc32c checksum" in problems[0]
+    assert f"re-run stage '{store.provenance.stage}'" in problems[0]
