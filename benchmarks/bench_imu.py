@@ -104,7 +104,8 @@ def components_on_one_core(paths: list[Path], scratch: Path) -> dict[str, float]
     """``components`` in a child process pinned to one core with polars on one thread: what
     each step costs without any library's own threads (pandas 3 and polars parse on several,
     which costs CPU on two cores)."""
-    code = ("import json, os, sys; from pathlib import Path; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+    code = ("import json, os, sys; from pathlib import Path; "
+            "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
             "from benchmarks.bench_imu import components; "
             "print(json.dumps(components([Path(p) for p in sys.argv[2:]], Path(sys.argv[1]))))")
     env = {**os.environ, "POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1"}
