@@ -8,6 +8,11 @@ when absent and read back, so that the writer whose token is there owns it. A se
 stops at once with a ``StoreLockedError`` naming the holder. A lock left by a dead process
 of this host (a killed run) is taken over with a warning; any other stale lock is removed
 with ``comodo-store unlock <store>``.
+
+A store is written whole or by the shards of one split (i of n, same n): the whole-store
+lock and a shard lock, or shard locks of different n, own overlapping chunks. A writer that
+has taken its lock therefore looks for live locks of another kind and, finding one, gives
+its own back and stops; of two such writers starting at once neither proceeds.
 """
 
 from __future__ import annotations
@@ -75,6 +80,54 @@ def _create(filesystem: Any, path: str, holder: dict[str, Any], local: bool) -> 
     return (_read(filesystem, path) or {}).get("token") == holder["token"]
 
 
+def _split_of(lock_path: str) -> tuple[int, int]:
+    """(i, n) of a shard lock file's name; (0, 1) for the whole-store lock."""
+    name = lock_path.rsplit("/", 1)[-1]
+    if ".shard-" not in name:
+        return (0, 1)
+    i, n = name.rsplit(".shard-", 1)[1][: -len(".lock")].split("-of-")
+    return int(i), int(n)
+
+
+def _other_kinds(filesystem: Any, path: str, shard: tuple[int, int]) -> list[str]:
+    """The lock files of the same store whose writers may own chunks of ``shard``: the
+    whole-store lock for a shard, any shard lock for the whole store, shard locks of another
+    split for a shard."""
+    base = path[: -len(".lock")].split(".shard-")[0]
+    found = [f"{base}.lock", *filesystem.glob(f"{base}.shard-*-of-*.lock")]
+    name = path.rsplit("/", 1)[-1]
+    return [p for p in found if p.rsplit("/", 1)[-1] != name
+            and (shard[1] == 1 or _split_of(p)[1] != shard[1])]
+
+
+def _what(shard: tuple[int, int]) -> str:
+    return "the whole store" if shard[1] == 1 else f"shard {shard[0]}/{shard[1]}"
+
+
+def _check_other_kinds(url: str, filesystem: Any, path: str, shard: tuple[int, int],
+                       holder: dict[str, Any]) -> None:
+    """Give ``holder``'s lock back and raise when a live writer of another kind holds the
+    store; stale locks of dead processes of this host are removed with a warning."""
+    for other in _other_kinds(filesystem, path, shard):
+        found = _read(filesystem, other)
+        if found is None:
+            continue
+        if _is_stale(found):
+            log.warning("store %s: removing the lock %s of pid %s on this host (%s), which is no "
+                        "longer running", url, other, found.get("pid"), found.get("since"))
+            _remove_if_holder(filesystem, other, found)
+            continue
+        _remove_if_holder(filesystem, path, holder)
+        if not found:
+            raise StoreLockedError(f"store {url} is locked by {other}, which cannot be read; if no "
+                                   f"writer is running, remove it with `comodo-store unlock {url}`")
+        raise StoreLockedError(
+            f"store {url} is being written as {_what(_split_of(other))} by pid {found.get('pid')} "
+            f"on host {found.get('host')} since {found.get('since')}, which owns chunks this writer "
+            f"({_what(shard)}) would write; wait, run the shards of one split only, or remove a "
+            f"stale lock with `comodo-store unlock {url}`")
+
+
 def _is_stale(holder: Mapping[str, Any]) -> bool:
     pid = holder.get("pid")
     return holder.get("host") == HOST and isinstance(pid, int) and not fs.pid_alive(pid)
@@ -99,6 +152,7 @@ def acquire(url: str, storage_options: Mapping[str, Any] | None = None,
     holder = _holder()
     for _ in range(3):
         if _create(filesystem, target, holder, fs.is_local(path)):
+            _check_other_kinds(url, filesystem, target, shard, holder)
             if shard[1] == 1 and fs.is_local(url) and os.path.isdir(local_path(url)):
                 remove_temp_files(local_path(url))  # no one else writes it now
             return holder
