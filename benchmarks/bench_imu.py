@@ -126,8 +126,10 @@ def components(paths: list[Path], scratch: Path) -> dict[str, float]:
     from comodo.stores.chunked import ArraySpec, ChunkedStore
     from comodo.stores.provenance import Provenance
 
-    cpu = {"polars_read": 0.0, "pandas_read": 0.0, "resample_poly": 0.0, "store_write": 0.0,
-           "store_read": 0.0, "npy_save": 0.0}
+    import pyarrow.csv
+
+    cpu = {"polars_read": 0.0, "pandas_read": 0.0, "pyarrow_read": 0.0, "resample_poly": 0.0,
+           "store_write": 0.0, "store_read": 0.0, "npy_save": 0.0}
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     appender = RowAppender(str(scratch / "s.zarr"), 1_048_576, {"imu": ArraySpec((6,), "float32", "none")},
@@ -142,6 +144,7 @@ def components(paths: list[Path], scratch: Path) -> dict[str, float]:
     for p in paths:
         x = timed("polars_read", lambda p=p: read_imu_csv(p).values)
         timed("pandas_read", lambda p=p: pd.read_csv(p))
+        timed("pyarrow_read", lambda p=p: pyarrow.csv.read_csv(p))
         y = timed("resample_poly", lambda x=x: resample_poly(
             (x * UNITS).astype(np.float32), 2, 1, axis=0, padtype="line"))
         timed("store_write", lambda y=y: appender.append({"imu": y}))
