@@ -119,14 +119,13 @@ def components(paths: list[Path], scratch: Path) -> dict[str, float]:
     of a design that reads, filters and writes two checksummed stores, next to what the
     baseline does. The store steps go through the real writers and readers."""
     import pandas as pd
+    import pyarrow.csv
     from scipy.signal import resample_poly
 
     from comodo.pipeline.datasets.common import read_imu_csv
     from comodo.stores.appender import RowAppender
     from comodo.stores.chunked import ArraySpec, ChunkedStore
     from comodo.stores.provenance import Provenance
-
-    import pyarrow.csv
 
     cpu = {"polars_read": 0.0, "pandas_read": 0.0, "pyarrow_read": 0.0, "resample_poly": 0.0,
            "store_write": 0.0, "store_read": 0.0, "npy_save": 0.0}

@@ -10,7 +10,8 @@ SVM protocol judges on its penultimate (pre-head) features.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -31,6 +32,15 @@ class SupervisedSettings:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.05
+
+
+def same_steps(settings: SupervisedSettings, n_full: int, n_subset: int) -> SupervisedSettings:
+    """``settings`` with as many epochs over ``n_subset`` windows as give the optimiser steps
+    of ``settings.epochs`` over ``n_full``: a few labels get more passes, not fewer steps."""
+    def per_epoch(n: int) -> int:
+        return max(1, math.ceil(n / settings.batch_size))
+
+    return replace(settings, epochs=math.ceil(settings.epochs * per_epoch(n_full) / per_epoch(n_subset)))
 
 
 class Classifier(nn.Module):

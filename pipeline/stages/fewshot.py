@@ -10,6 +10,13 @@ is the mean and 95% interval (Student t, clipped to [0, 1]) over seeds x draws, 
 seed's mean over its draws and the std of those means (the spread over encoder seeds); each
 pair of methods gets a Wilcoxon signed-rank test over the same (seed, draw) pairs.
 
+``supervised_on_draws`` adds, for every ``supervised`` method, the curve of that student and
+head trained from scratch on each draw's labelled windows only (as many optimiser steps as on
+every label: ``evaluation.supervised.same_steps``) and scored by its head: what the labels
+alone give, next to the frozen encoders. Each training costs a supervised run, so
+``supervised_draws`` can cap them at the first draws of each k (the others' first draws: the
+tests pair on those).
+
 ``folds: subject`` repeats everything with one fold per subject (test = that subject's labelled
 windows, train = every other subject's), so each point is also reported per subject; encoders
 trained with labels (``supervised``) are retrained on each fold's train windows.
@@ -31,8 +38,9 @@ from pydantic import Field, field_validator
 
 from comodo.pipeline.config import StageConfig
 from comodo.pipeline.evaluation import fewshot as fs
+from comodo.pipeline.evaluation.supervised import predict_logits, same_steps, train_supervised
 from comodo.pipeline.stages.benchmark import BenchmarkConfig, load_contexts
-from comodo.pipeline.stages.benchmark_methods import FEATURES, Context
+from comodo.pipeline.stages.benchmark_methods import FEATURES, Context, MethodSpec, supervised_spec
 from comodo.pipeline.stages.distill import DistillConfig, check_config
 from comodo.stores.errors import ConfigError
 
@@ -49,6 +57,8 @@ class FewshotConfig(StageConfig):
     folds: Literal["split", "subject"] = "split"  # the dataset's train/test split, or one per subject
     seed: int = 0  # seeds the draws (not the encoders: those use the benchmark seeds)
     table: str = "fewshot"
+    supervised_on_draws: bool = False  # also train each supervised method on each draw's labels only
+    supervised_draws: int | None = Field(None, ge=1)  # those trainings per k: the first n draws (None: all)
 
     @field_validator("shots")
     @classmethod
@@ -92,8 +102,31 @@ def fold_scores(cfg: FewshotConfig, bench: BenchmarkConfig, ctx: Context, fold: 
                     per_k.setdefault(k, {})[seed] = fs.evaluate_draws(
                         cfg.classifier, train_x, train_y, test_x, ctx.y[ctx.test], k_draws, seed)
                 log.info("fewshot %s %s %s seed %d done", ctx.dataset, fold, name, seed)
+            if cfg.supervised_on_draws and method.kind == "supervised":
+                per_k = scores.setdefault(on_draws_name(method), {})
+                for k, k_draws in draws.items():
+                    per_k.setdefault(k, {})[seed] = [trained_on_draw(method, ctx, d, seed)
+                                                     for d in k_draws[: cfg.supervised_draws]]
+                log.info("fewshot %s %s %s seed %d done", ctx.dataset, fold, on_draws_name(method),
+                         seed)
     used = {k: [d.rows.tolist() for d in v] for k, v in draws.items()}
     return scores, used
+
+
+def on_draws_name(method: MethodSpec) -> str:
+    return f"{method.name}, trained on the k labels only"
+
+
+def trained_on_draw(method: MethodSpec, ctx: Context, draw: fs.Draw, seed: int) -> dict[str, float]:
+    """The supervised student and head trained from scratch on ``draw``'s train windows only,
+    for the steps of a training on every label, scored by the head on the test windows."""
+    tr, te = ctx.train, ctx.test
+    valid = ctx.n_valid.get(tr)
+    settings = same_steps(ctx.supervised, len(ctx.y[tr]), len(draw.rows))
+    model = train_supervised(supervised_spec(method, ctx), ctx.x[tr][draw.rows], ctx.y[tr][draw.rows],
+                             ctx.n_classes, settings, seed, None if valid is None else valid[draw.rows])
+    logits = predict_logits(model, ctx.x[te], ctx.n_valid.get(te))  # (N_test, n_classes)
+    return fs.score(logits, np.arange(ctx.n_classes), ctx.y[te], ctx.n_classes)
 
 
 def pooled_values(per_seed: dict[int, list[dict[str, float]]]) -> list[dict[str, float]]:
@@ -130,13 +163,27 @@ def summarise(scores: Scores) -> list[dict[str, Any]]:
             for method, per_k in scores.items()]
 
 
-def compare(scores: Scores, key: str = "acc@1") -> list[dict[str, Any]]:
-    """Paired Wilcoxon tests of every pair of methods at every k, over the same (seed, draw)s."""
+def paired(folds: list[Scores], a: str, b: str, k: str, key: str) -> tuple[list[float], list[float]]:
+    """``key`` of methods ``a`` and ``b`` on the same (fold, seed, draw)s: in each fold and
+    seed, the draws both were scored on (the first ones, where one has fewer)."""
+    xa: list[float] = []
+    xb: list[float] = []
+    for scores in folds:
+        for seed, values in sorted(scores[a].get(k, {}).items()):
+            other = scores[b].get(k, {}).get(seed, [])
+            n = min(len(values), len(other))
+            xa += [v[key] for v in values[:n]]
+            xb += [v[key] for v in other[:n]]
+    return xa, xb
+
+
+def compare(folds: list[Scores], key: str = "acc@1") -> list[dict[str, Any]]:
+    """Paired Wilcoxon tests of every pair of methods at every k, over the same (fold, seed,
+    draw)s of ``folds`` (one fold's scores, or every fold's for the pooled subjects)."""
     out = []
-    for a, b in combinations(scores, 2):
-        for k in scores[a]:
-            test = fs.paired_test([v[key] for v in pooled_values(scores[a][k])],
-                                  [v[key] for v in pooled_values(scores[b][k])])
+    for a, b in combinations(folds[0], 2):
+        for k in folds[0][a]:
+            test = fs.paired_test(*paired(folds, a, b, k, key))
             out.append({"a": a, "b": b, "k": k, "score": key, **test})
     return out
 
@@ -154,19 +201,23 @@ def run(cfg: FewshotConfig, bench: BenchmarkConfig, distill_cfg: DistillConfig, 
     skipped: list[dict[str, Any]] = []
     results = []
     pooled: Scores = {}
+    every_fold: list[Scores] = []
     for fold_ctx in contexts:
         fold = fold_ctx.fold
         scores, used = fold_scores(cfg, bench, fold_ctx, fold, skipped)
         merge_into(pooled, scores)
+        every_fold.append(scores)
         results.append({"fold": fold, "n_train": int(len(fold_ctx.y[fold_ctx.train])),
                         "n_test": int(len(fold_ctx.y[fold_ctx.test])), "curves": summarise(scores),
-                        "tests": compare(scores), "draws": used})
+                        "tests": compare([scores]), "draws": used})
     if cfg.folds == "subject":  # every subject's draws together: curves and paired tests
         results.insert(0, {"fold": ALL_SUBJECTS, "curves": summarise(pooled),
-                           "tests": compare(pooled)})
+                           "tests": compare(every_fold)})
     record = {"dataset": dataset, "table": cfg.table, "classes": classes,
               "classifier": cfg.classifier, "folds": cfg.folds, "shots": [str(k) for k in cfg.shots],
-              "n_draws": cfg.draws, "draw_seed": cfg.seed, "seeds": list(bench.seeds),
+              "n_draws": cfg.draws, "draw_seed": cfg.seed,
+              "supervised_on_draws": cfg.supervised_on_draws, "supervised_draws": cfg.supervised_draws,
+              "seeds": list(bench.seeds),
               "skipped": skipped, "results": results}
     out = Path(metrics_dir) / dataset / f"{cfg.table}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from comodo.pipeline.evaluation.supervised import (
     SupervisedSettings,
     head_topk,
     predict_logits,
+    same_steps,
     train_supervised,
 )
 from comodo.pipeline.students import StudentSpec
@@ -53,3 +54,10 @@ def test_labels_outside_the_class_range_are_refused():
     x, y = separable(4, seed=0)
     with pytest.raises(ConfigError, match="labels must lie in"):
         train_supervised(SPEC, x, y + 1, 3, SupervisedSettings(epochs=1), seed=0)
+
+
+@pytest.mark.parametrize(("n_subset", "epochs"), [(27, 330), (270, 37), (323, 30), (1000, 11)])
+def test_same_steps_gives_a_few_labels_the_steps_of_every_label(n_subset, epochs):
+    full = SupervisedSettings(epochs=30, batch_size=32)  # 323 windows: 11 steps per epoch, 330 steps
+    scaled = same_steps(full, 323, n_subset)
+    assert scaled.epochs == epochs and (scaled.batch_size, scaled.lr) == (full.batch_size, full.lr)

@@ -7,10 +7,16 @@ import polars as pl
 import pytest
 
 from comodo.pipeline.evaluation import fewshot as fs
+from comodo.pipeline.evaluation.supervised import (
+    SupervisedSettings,
+    head_topk,
+    predict_logits,
+    train_supervised,
+)
 from comodo.pipeline.report.build import ReportConfig
 from comodo.pipeline.report.build import run as report_run
 from comodo.pipeline.stages.benchmark import BenchmarkConfig, load_context
-from comodo.pipeline.stages.benchmark_methods import FEATURES, MethodSpec
+from comodo.pipeline.stages.benchmark_methods import FEATURES, MethodSpec, supervised_spec
 from comodo.pipeline.stages.distill import DistillConfig
 from comodo.pipeline.stages.fewshot import FewshotConfig, run
 from comodo.pipeline.training.synthetic import write_paired_stores
@@ -125,3 +131,27 @@ def test_unknown_method_name_is_an_error_listing_the_benchmark_methods(data_dir,
     with pytest.raises(ConfigError, match="COMODO"):
         run(FewshotConfig(methods=["CoMoDo"]), bench, distill_cfg(), data_dir, "ds",
             tmp_path / "runs", tmp_path / "metrics")
+
+
+def test_supervised_trained_on_each_draw_only_is_a_curve_paired_on_its_draws(data_dir, tmp_path):
+    bench = BenchmarkConfig(seeds=[0], methods=[METHODS[0], METHODS[2]], supervised_epochs=2)
+    cfg = FewshotConfig(shots=[2, "all"], draws=3, supervised_on_draws=True, supervised_draws=2)
+    record = run(cfg, bench, distill_cfg(), data_dir, "ds", tmp_path / "runs", tmp_path / "metrics")
+    (result,) = record["results"]
+    on_draws = "supervised, trained on the k labels only"
+    assert [c["method"] for c in result["curves"]] == ["random init", "supervised", on_draws]
+    points = result["curves"][2]["points"]
+    assert [p["n"] for p in points] == [2, 1]  # the first 2 draws of k=2; k=all is one draw
+    tests = {(t["a"], t["b"], t["k"]): t["n"] for t in result["tests"]}
+    assert tests[("random init", on_draws, "2")] == 2 and tests[("random init", "supervised", "2")] == 3
+    # by hand: 6 windows are one batch per epoch, so 2 epochs' steps over every train window
+    ctx, _classes = load_context(bench, distill_cfg(), data_dir, "ds", tmp_path / "runs")
+    n_train = len(ctx.y[ctx.train])
+    epochs = 2 * -(-n_train // 32)
+    accs = []
+    for rows in result["draws"]["2"][:2]:
+        rows = np.asarray(rows)
+        model = train_supervised(supervised_spec(METHODS[2], ctx), ctx.x[ctx.train][rows],
+                                 ctx.y[ctx.train][rows], ctx.n_classes, SupervisedSettings(epochs=epochs), 0)
+        accs.append(head_topk(predict_logits(model, ctx.x[ctx.test]), ctx.y[ctx.test])["acc@1"])
+    assert points[0]["acc@1"]["mean"] == pytest.approx(np.mean(accs))
