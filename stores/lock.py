@@ -5,9 +5,11 @@ of shard i of n, which owns distinct chunks): a small JSON file naming the holde
 host and start time. On local disk it is created with ``O_CREAT | O_EXCL``, so of two
 writers starting at once exactly one gets it; on object storage it is a lease object put
 when absent and read back, so that the writer whose token is there owns it. A second writer
-stops at once with a ``StoreLockedError`` naming the holder. A lock left by a dead process
-of this host (a killed run) is taken over with a warning; any other stale lock is removed
-with ``comodo-store unlock <store>``.
+stops at once with a ``StoreLockedError`` naming the holder. The holder renews its lock
+(``renewed``) every ``lease_s / 5`` seconds while it writes. A lock left by a dead process of
+this host (a killed run), or one not renewed for its ``lease_s`` (a writer on another node
+that was killed or lost its machine), is taken over with a warning; any other stale lock is
+removed with ``comodo-store unlock <store>``. Lock files without ``renewed`` never expire.
 
 A store is written whole or by the shards of one split (i of n, same n): the whole-store
 lock and a shard lock, or shard locks of different n, own overlapping chunks. A writer that
@@ -21,6 +23,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -35,6 +38,8 @@ from comodo.stores.errors import StoreLockedError
 log = logging.getLogger(__name__)
 
 HOST = socket.gethostname()
+LEASE_S = 600.0  # a lock not renewed for this long is stale (its holder renews it every fifth)
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def lock_url(url: str, shard: tuple[int, int] = (0, 1)) -> str:
@@ -42,9 +47,24 @@ def lock_url(url: str, shard: tuple[int, int] = (0, 1)) -> str:
     return f"{str(url).rstrip('/')}.lock" if n == 1 else f"{str(url).rstrip('/')}.shard-{i}-of-{n}.lock"
 
 
-def _holder() -> dict[str, Any]:
-    since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"pid": os.getpid(), "host": HOST, "since": since, "token": uuid.uuid4().hex}
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime(TIME_FORMAT)
+
+
+def _holder(lease_s: float) -> dict[str, Any]:
+    since = _now()
+    return {"pid": os.getpid(), "host": HOST, "since": since, "token": uuid.uuid4().hex,
+            "renewed": since, "lease_s": lease_s}
+
+
+def _expired(holder: Mapping[str, Any]) -> bool:
+    """Whether ``holder`` was last renewed more than its ``lease_s`` ago (never without one)."""
+    try:
+        renewed = datetime.strptime(str(holder["renewed"]), TIME_FORMAT).replace(tzinfo=timezone.utc)
+        lease_s = float(holder["lease_s"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return (datetime.now(timezone.utc) - renewed).total_seconds() > lease_s
 
 
 def _read(filesystem: Any, path: str) -> dict[str, Any] | None:
@@ -113,8 +133,7 @@ def _check_other_kinds(url: str, filesystem: Any, path: str, shard: tuple[int, i
         if found is None:
             continue
         if _is_stale(found):
-            log.warning("store %s: removing the lock %s of pid %s on this host (%s), which is no "
-                        "longer running", url, other, found.get("pid"), found.get("since"))
+            log.warning("store %s: removing the lock %s of %s", url, other, _why_stale(found))
             _remove_if_holder(filesystem, other, found)
             continue
         _remove_if_holder(filesystem, path, holder)
@@ -130,7 +149,15 @@ def _check_other_kinds(url: str, filesystem: Any, path: str, shard: tuple[int, i
 
 def _is_stale(holder: Mapping[str, Any]) -> bool:
     pid = holder.get("pid")
-    return holder.get("host") == HOST and isinstance(pid, int) and not fs.pid_alive(pid)
+    dead_here = holder.get("host") == HOST and isinstance(pid, int) and not fs.pid_alive(pid)
+    return dead_here or _expired(holder)
+
+
+def _why_stale(holder: Mapping[str, Any]) -> str:
+    if holder.get("host") == HOST and not _expired(holder):
+        return f"pid {holder.get('pid')} on this host, which is no longer running"
+    return (f"pid {holder.get('pid')} on host {holder.get('host')}, not renewed since "
+            f"{holder.get('renewed')} (lease {holder.get('lease_s')} s)")
 
 
 def _refuse(url: str, shard: tuple[int, int], holder: Mapping[str, Any], path: str) -> StoreLockedError:
@@ -144,12 +171,12 @@ def _refuse(url: str, shard: tuple[int, int], holder: Mapping[str, Any], path: s
 
 
 def acquire(url: str, storage_options: Mapping[str, Any] | None = None,
-            shard: tuple[int, int] = (0, 1)) -> dict[str, Any]:
+            shard: tuple[int, int] = (0, 1), lease_s: float = LEASE_S) -> dict[str, Any]:
     """Take the write lock of ``url`` (or of its shard) or raise ``StoreLockedError``."""
     path = lock_url(url, shard)
     filesystem, inner = fs.filesystem(path, **(storage_options or {}))
     target = local_path(path) if fs.is_local(path) else inner
-    holder = _holder()
+    holder = _holder(lease_s)
     for _ in range(3):
         if _create(filesystem, target, holder, fs.is_local(path)):
             _check_other_kinds(url, filesystem, target, shard, holder)
@@ -161,8 +188,7 @@ def acquire(url: str, storage_options: Mapping[str, Any] | None = None,
             continue  # released meanwhile
         if not _is_stale(found):
             raise _refuse(url, shard, found, path)
-        log.warning("store %s: taking over the lock of pid %s on this host (%s), which is no longer "
-                    "running", url, found.get("pid"), found.get("since"))
+        log.warning("store %s: taking over the lock of %s", url, _why_stale(found))
         _remove_if_holder(filesystem, target, found)
     raise _refuse(url, shard, _read(filesystem, target) or {}, path)
 
@@ -183,14 +209,54 @@ def release(url: str, holder: Mapping[str, Any], storage_options: Mapping[str, A
     _remove_if_holder(filesystem, local_path(path) if fs.is_local(path) else inner, holder)
 
 
+def renew(url: str, holder: dict[str, Any], storage_options: Mapping[str, Any] | None = None,
+          shard: tuple[int, int] = (0, 1)) -> bool:
+    """Write ``holder``'s lock again with ``renewed`` now; False (and an error logged) when the
+    lock no longer names it: another writer took it over, so two may be writing."""
+    path = lock_url(url, shard)
+    filesystem, inner = fs.filesystem(path, **(storage_options or {}))
+    target = local_path(path) if fs.is_local(path) else inner
+    found = _read(filesystem, target)
+    if (found or {}).get("token") != holder["token"]:
+        log.error("store %s: this writer's lock %s was removed or taken over (it now names %s); "
+                  "stop the other writer or this one, then run `comodo-store verify`", url, path,
+                  found)
+        return False
+    holder["renewed"] = _now()
+    body = json.dumps(holder).encode()
+    if fs.is_local(path):
+        tmp = f"{target}.{holder['token']}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(body)
+        os.replace(tmp, target)  # readers see the old or the new body, never half of one
+    else:
+        filesystem.pipe_file(target, body)
+    return True
+
+
 @contextmanager
 def write_lock(url: str, storage_options: Mapping[str, Any] | None = None,
-               shard: tuple[int, int] = (0, 1)) -> Iterator[None]:
-    """Hold the write lock of ``url`` (or of its shard) for the block."""
-    holder = acquire(url, storage_options, shard)
+               shard: tuple[int, int] = (0, 1), lease_s: float = LEASE_S) -> Iterator[None]:
+    """Hold the write lock of ``url`` (or of its shard) for the block, renewing it every
+    ``lease_s / 5`` seconds on a background thread."""
+    holder = acquire(url, storage_options, shard, lease_s)
+    stop = threading.Event()
+
+    def keep_renewed() -> None:
+        while not stop.wait(lease_s / 5):
+            try:
+                if not renew(url, holder, storage_options, shard):
+                    return
+            except Exception as err:  # any storage error: retried at the next tick, never raised here
+                log.warning("store %s: could not renew the write lock: %s", url, err)
+
+    renewer = threading.Thread(target=keep_renewed, name=f"lock-renew {url}", daemon=True)
+    renewer.start()
     try:
         yield
     finally:
+        stop.set()
+        renewer.join()
         release(url, holder, storage_options, shard)
 
 

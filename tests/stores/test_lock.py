@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -61,3 +62,38 @@ def test_a_dead_local_shard_writers_lock_does_not_block_the_whole_store(backend,
     with caplog.at_level("WARNING"), lock.write_lock(url, options):
         assert not backend.filesystem().exists(path)
     assert "shard-0-of-2.lock of pid 4194305" in caplog.text and "no longer running" in caplog.text
+
+
+def test_a_lease_not_renewed_for_its_term_is_taken_over_from_any_host(backend, caplog):
+    url, options = backend.url("s.zarr"), backend.storage_options
+    old = {"pid": 1, "host": "elsewhere", "since": "2026-01-01T00:00:00Z", "token": "x",
+           "renewed": "2026-01-01T00:05:00Z", "lease_s": 600}
+    backend.filesystem().pipe_file(backend.fs_path("s.zarr.lock"), json.dumps(old).encode())
+    with caplog.at_level("WARNING"), lock.write_lock(url, options):
+        pass
+    assert "pid 1 on host elsewhere, not renewed since 2026-01-01T00:05:00Z (lease 600 s)" in caplog.text
+
+
+def test_a_writer_renews_its_lease_so_it_is_not_taken_over(backend):
+    url, options = backend.url("s.zarr"), backend.storage_options
+    path = backend.fs_path("s.zarr.lock")
+    with lock.write_lock(url, options, lease_s=1.0):  # renewed every 0.2 s
+        first = json.loads(backend.filesystem().cat_file(path))
+        time.sleep(2.5)  # more than the lease: only renewals keep it
+        now = json.loads(backend.filesystem().cat_file(path))
+        assert now["token"] == first["token"] and now["renewed"] > first["renewed"]
+        with pytest.raises(StoreLockedError, match="is being written by pid"):
+            lock.acquire(url, options)
+    assert not backend.filesystem().exists(path)
+
+
+def test_renewing_a_lock_that_was_taken_over_reports_it(backend, caplog):
+    url, options = backend.url("s.zarr"), backend.storage_options
+    holder = lock.acquire(url, options)
+    other = {**holder, "token": "someone-else"}
+    backend.filesystem().pipe_file(backend.fs_path("s.zarr.lock"), json.dumps(other).encode())
+    with caplog.at_level("ERROR"):
+        assert not lock.renew(url, holder, options)
+    assert "was removed or taken over" in caplog.text
+    kept = json.loads(backend.filesystem().cat_file(backend.fs_path("s.zarr.lock")))
+    assert kept["token"] == "someone-else"  # the other writer's lock is left as it is
