@@ -105,8 +105,11 @@ def _split_of(lock_path: str) -> tuple[int, int]:
     name = lock_path.rsplit("/", 1)[-1]
     if ".shard-" not in name:
         return (0, 1)
-    i, n = name.rsplit(".shard-", 1)[1][: -len(".lock")].split("-of-")
-    return int(i), int(n)
+    try:
+        i, n = name.rsplit(".shard-", 1)[1][: -len(".lock")].split("-of-")
+        return int(i), int(n)
+    except ValueError:  # not a name this module writes: treated as the whole store's
+        return (0, 1)
 
 
 def _other_kinds(filesystem: Any, path: str, shard: tuple[int, int]) -> list[str]:
@@ -127,7 +130,8 @@ def _what(shard: tuple[int, int]) -> str:
 def _check_other_kinds(url: str, filesystem: Any, path: str, shard: tuple[int, int],
                        holder: dict[str, Any]) -> None:
     """Give ``holder``'s lock back and raise when a live writer of another kind holds the
-    store; stale locks of dead processes of this host are removed with a warning."""
+    store; stale ones (a dead process of this host, a lease not renewed) are removed with a
+    warning."""
     for other in _other_kinds(filesystem, path, shard):
         found = _read(filesystem, other)
         if found is None:
