@@ -169,7 +169,7 @@ def paired(folds: list[Scores], a: str, b: str, k: str, key: str) -> tuple[list[
     xa: list[float] = []
     xb: list[float] = []
     for scores in folds:
-        for seed, values in sorted(scores[a].get(k, {}).items()):
+        for seed, values in sorted(scores[a].get(k, {}).items()):  # fold skipped k: none
             other = scores[b].get(k, {}).get(seed, [])
             n = min(len(values), len(other))
             xa += [v[key] for v in values[:n]]
@@ -182,7 +182,7 @@ def compare(folds: list[Scores], key: str = "acc@1") -> list[dict[str, Any]]:
     draw)s of ``folds`` (one fold's scores, or every fold's for the pooled subjects)."""
     out = []
     for a, b in combinations(folds[0], 2):
-        for k in folds[0][a]:
+        for k in dict.fromkeys(k for scores in folds for k in scores[a]):  # a fold may skip a k
             test = fs.paired_test(*paired(folds, a, b, k, key))
             out.append({"a": a, "b": b, "k": k, "score": key, **test})
     return out
