@@ -174,12 +174,18 @@ def _refuse(url: str, shard: tuple[int, int], holder: Mapping[str, Any], path: s
         f"{holder.get('since')}; wait or remove the stale lock with `comodo-store unlock {url}`")
 
 
+def _locate(url: str, storage_options: Mapping[str, Any] | None, shard: tuple[int, int]
+            ) -> tuple[str, Any, str]:
+    """The lock's URL, its filesystem and the path on it (absolute on local disk)."""
+    path = lock_url(url, shard)
+    filesystem, inner = fs.filesystem(path, **(storage_options or {}))
+    return path, filesystem, local_path(path) if fs.is_local(path) else inner
+
+
 def acquire(url: str, storage_options: Mapping[str, Any] | None = None,
             shard: tuple[int, int] = (0, 1), lease_s: float = LEASE_S) -> dict[str, Any]:
     """Take the write lock of ``url`` (or of its shard) or raise ``StoreLockedError``."""
-    path = lock_url(url, shard)
-    filesystem, inner = fs.filesystem(path, **(storage_options or {}))
-    target = local_path(path) if fs.is_local(path) else inner
+    path, filesystem, target = _locate(url, storage_options, shard)
     holder = _holder(lease_s)
     for _ in range(3):
         if _create(filesystem, target, holder, fs.is_local(path)):
@@ -208,18 +214,15 @@ def _remove_if_holder(filesystem: Any, path: str, holder: Mapping[str, Any]) -> 
 
 def release(url: str, holder: Mapping[str, Any], storage_options: Mapping[str, Any] | None = None,
             shard: tuple[int, int] = (0, 1)) -> None:
-    path = lock_url(url, shard)
-    filesystem, inner = fs.filesystem(path, **(storage_options or {}))
-    _remove_if_holder(filesystem, local_path(path) if fs.is_local(path) else inner, holder)
+    _path, filesystem, target = _locate(url, storage_options, shard)
+    _remove_if_holder(filesystem, target, holder)
 
 
 def renew(url: str, holder: dict[str, Any], storage_options: Mapping[str, Any] | None = None,
           shard: tuple[int, int] = (0, 1)) -> bool:
     """Write ``holder``'s lock again with ``renewed`` now; False (and an error logged) when the
     lock no longer names it: another writer took it over, so two may be writing."""
-    path = lock_url(url, shard)
-    filesystem, inner = fs.filesystem(path, **(storage_options or {}))
-    target = local_path(path) if fs.is_local(path) else inner
+    path, filesystem, target = _locate(url, storage_options, shard)
     found = _read(filesystem, target)
     if (found or {}).get("token") != holder["token"]:
         log.error("store %s: this writer's lock %s was removed or taken over (it now names %s); "

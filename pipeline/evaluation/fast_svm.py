@@ -92,12 +92,20 @@ def fold_kernels(z: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarra
     squared distances of all of ``z``'s rows, when the rows are the same for every fold (the
     reference protocol), so each fold only takes its blocks instead of recomputing them."""
     z = np.asarray(z, dtype=np.float64)  # (n, d), as SVC converts it
-    gamma = scale_gamma(z[train])
     if squared is None:
-        return FoldKernels(rbf_kernel(z[train], z[train], gamma=gamma), y[train],
-                           rbf_kernel(z[val], z[train], gamma=gamma), y[val])
+        return rbf_fold(z[train], y[train], z[val], y[val])
+    gamma = scale_gamma(z[train])
     return FoldKernels(np.exp(-gamma * squared[np.ix_(train, train)]), y[train],
                        np.exp(-gamma * squared[np.ix_(val, train)]), y[val])
+
+
+def rbf_fold(z_train: np.ndarray, y_train: np.ndarray, z_val: np.ndarray, y_val: np.ndarray
+             ) -> FoldKernels:
+    """A fold's kernels from its own rows, with ``gamma="scale"`` of ``z_train``."""
+    z_train, z_val = np.asarray(z_train, dtype=np.float64), np.asarray(z_val, dtype=np.float64)
+    gamma = scale_gamma(z_train)
+    return FoldKernels(rbf_kernel(z_train, z_train, gamma=gamma), y_train,
+                       rbf_kernel(z_val, z_train, gamma=gamma), y_val)
 
 
 def fold_accuracy(fold: FoldKernels, c: float, max_iter: int = -1) -> float:
@@ -194,9 +202,7 @@ def _comodo_fold(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarra
                  ) -> FoldKernels:
     """Scaling fitted on the fold's train rows, as the comodo pipeline does inside the search."""
     prep = make_pipeline(Normalizer(), StandardScaler()).fit(x[train])
-    z_train, z_val = prep.transform(x[train]), prep.transform(x[val])
-    return fold_kernels(np.concatenate([z_train, z_val]), np.concatenate([y[train], y[val]]),
-                        np.arange(len(train)), len(train) + np.arange(len(val)))
+    return rbf_fold(prep.transform(x[train]), y[train], prep.transform(x[val]), y[val])
 
 
 @FAST_SVM_PROTOCOLS.register("comodo")

@@ -182,11 +182,10 @@ def distilled(method: MethodSpec, ctx: Context, seed: int) -> dict[str, Features
 def supervised_spec(method: MethodSpec, ctx: Context) -> StudentSpec:
     base = ctx.spec
     norm = method.input_norm or base.input_norm
-    spec = (StudentSpec(method.student, base.n_channels, base.n_samples, None,
-                        method.student_options, norm) if method.student
-            else StudentSpec(base.name, base.n_channels, base.n_samples, base.reduction,
-                             base.options, norm))
-    return spec
+    if method.student:
+        return StudentSpec(method.student, base.n_channels, base.n_samples, None,
+                           method.student_options, norm)
+    return StudentSpec(base.name, base.n_channels, base.n_samples, base.reduction, base.options, norm)
 
 
 @METHODS.register("supervised")
